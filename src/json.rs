@@ -1,0 +1,181 @@
+//! JSON string escaping (RFC 8259 §7), shared by the log formatter and the response bodies.
+//!
+//! Paths, header values and environment strings end up inside JSON we emit. They are attacker- or
+//! operator-controlled, so every one of them goes through [`push_str`] and can neither end the
+//! string early nor inject a line break into the one-object-per-line log stream.
+
+/// Appends `s` to `out` as a quoted JSON string.
+///
+/// Escapes `"`, `\`, every control character below U+0020 and DEL, plus U+2028/U+2029 (legal in
+/// JSON but line terminators for JavaScript consumers of the log stream).
+pub fn push_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        let escape: Option<&str> = match c {
+            '"' => Some("\\\""),
+            '\\' => Some("\\\\"),
+            '\n' => Some("\\n"),
+            '\r' => Some("\\r"),
+            '\t' => Some("\\t"),
+            '\u{08}' => Some("\\b"),
+            '\u{0c}' => Some("\\f"),
+            '\u{00}'..='\u{1f}' | '\u{7f}' | '\u{2028}' | '\u{2029}' => None,
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        match escape {
+            Some(e) => out.push_str(e),
+            None => push_unicode_escape(out, c as u32),
+        }
+        start = i + c.len_utf8();
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// Appends raw bytes as a JSON string: invalid UTF-8 sequences become U+FFFD, so a header value
+/// or a request target with arbitrary bytes still yields valid JSON.
+pub fn push_bytes(out: &mut String, b: &[u8]) {
+    push_str(out, &String::from_utf8_lossy(b));
+}
+
+fn push_unicode_escape(out: &mut String, code: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push_str("\\u");
+    for shift in [12, 8, 4, 0] {
+        out.push(HEX[((code >> shift) & 0xf) as usize] as char);
+    }
+}
+
+/// Appends a finite `f64`; non-finite values (which JSON cannot represent) become `null`.
+pub fn push_f64(out: &mut String, v: f64) {
+    use std::fmt::Write;
+    if v.is_finite() {
+        let _ = write!(out, "{v}");
+    } else {
+        out.push_str("null");
+    }
+}
+
+/// A JSON object built field by field; keeps the call sites of response bodies short.
+pub struct Obj(String);
+
+impl Obj {
+    pub fn new() -> Self {
+        Obj(String::from("{"))
+    }
+
+    fn key(&mut self, k: &str) {
+        if self.0.len() > 1 {
+            self.0.push(',');
+        }
+        push_str(&mut self.0, k);
+        self.0.push(':');
+    }
+
+    pub fn str(mut self, k: &str, v: &str) -> Self {
+        self.key(k);
+        push_str(&mut self.0, v);
+        self
+    }
+
+    pub fn bool(mut self, k: &str, v: bool) -> Self {
+        self.key(k);
+        self.0.push_str(if v { "true" } else { "false" });
+        self
+    }
+
+    pub fn u64(mut self, k: &str, v: u64) -> Self {
+        use std::fmt::Write;
+        self.key(k);
+        let _ = write!(self.0, "{v}");
+        self
+    }
+
+    /// Inserts pre-rendered JSON (a number literal, an array) verbatim.
+    pub fn raw(mut self, k: &str, json: &str) -> Self {
+        self.key(k);
+        self.0.push_str(json);
+        self
+    }
+
+    pub fn finish(mut self) -> String {
+        self.0.push('}');
+        self.0
+    }
+}
+
+impl Default for Obj {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(s: &str) -> String {
+        let mut out = String::new();
+        push_str(&mut out, s);
+        out
+    }
+
+    #[test]
+    fn plain_strings_are_only_quoted() {
+        assert_eq!(q("Hello World"), r#""Hello World""#);
+        assert_eq!(q(""), r#""""#);
+        assert_eq!(q("안녕 ✓"), "\"안녕 ✓\"");
+    }
+
+    #[test]
+    fn quotes_backslashes_and_controls_are_escaped() {
+        assert_eq!(q(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(q("l1\nl2\r\t"), r#""l1\nl2\r\t""#);
+        assert_eq!(q("\u{0}\u{1f}\u{7f}"), r#""\u0000\u001f\u007f""#);
+        assert_eq!(q("\u{8}\u{c}"), r#""\b\f""#);
+        assert_eq!(q("x\u{2028}y\u{2029}"), r#""x\u2028y\u2029""#);
+    }
+
+    #[test]
+    fn invalid_utf8_becomes_replacement_character() {
+        let mut out = String::new();
+        push_bytes(&mut out, b"/a\xff\xfe\"b");
+        assert_eq!(out, "\"/a\u{fffd}\u{fffd}\\\"b\"");
+    }
+
+    #[test]
+    fn a_forged_log_line_stays_inside_its_string() {
+        let hostile = "x\"}\n{\"level\":\"CRITICAL\",\"message\":\"forged";
+        let s = q(hostile);
+        assert!(!s.contains('\n'));
+        // The only unescaped quotes are the two delimiters.
+        let unescaped = s
+            .as_bytes()
+            .windows(2)
+            .filter(|w| w[1] == b'"' && w[0] != b'\\')
+            .count();
+        assert_eq!(unescaped, 1, "{s}"); // the closing quote; the opening one has no predecessor
+    }
+
+    #[test]
+    fn objects_render_in_insertion_order() {
+        let o = Obj::new()
+            .str("message", "Hello World")
+            .bool("ok", true)
+            .u64("n", 42)
+            .raw("a", "[1]")
+            .finish();
+        assert_eq!(o, r#"{"message":"Hello World","ok":true,"n":42,"a":[1]}"#);
+        assert_eq!(Obj::new().finish(), "{}");
+    }
+
+    #[test]
+    fn non_finite_floats_become_null() {
+        let mut s = String::new();
+        push_f64(&mut s, f64::NAN);
+        push_f64(&mut s, 0.25);
+        assert_eq!(s, "null0.25");
+    }
+}

@@ -1,0 +1,486 @@
+//! Our JSON log formatter and a batching stdout writer.
+//!
+//! Every line is one JSON object with the tutorial's fields — `timestamp` (RFC 3339, UTC,
+//! microseconds), `level`, `message`, `logger`, `pod` — followed by event fields
+//! (`event`, `elapsed_ms`, counts). The formatting core, [`write_record`], is a pure function.
+//!
+//! # Writer policy
+//! Request handlers never write to stdout themselves: they format a line into a thread-local
+//! buffer and append it to a shared in-memory buffer under a mutex. One writer thread takes the
+//! whole buffer every [`FLUSH_INTERVAL`] (or sooner when it passes [`FLUSH_AT`] bytes) and writes
+//! it with a single `write_all`, so a busy server pays one syscall per batch, not per line.
+//!
+//! If stdout blocks (a full pipe, a stalled log collector) the shared buffer grows up to
+//! [`MAX_BUFFERED`]; past that, new lines are **dropped and counted** rather than stalling
+//! requests. The count is reported in a `log_lines_dropped` line as soon as the writer catches up
+//! and as the `log_lines_dropped_total` metric. [`flush`] waits a bounded time for the writer, so
+//! a clean exit keeps every line (the drain's last line included) while a dead stdout can never
+//! hold the process past its drain deadline.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io::Write;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::json;
+
+/// How often the writer thread wakes up to write what has accumulated.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(20);
+/// A batch this large is written without waiting for the interval.
+pub const FLUSH_AT: usize = 64 * 1024;
+/// Upper bound of buffered, unwritten log bytes; lines beyond it are dropped and counted.
+pub const MAX_BUFFERED: usize = 4 * 1024 * 1024;
+
+/// Log severity, ordered so that `level >= threshold` means "emit".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Debug,
+    Info,
+    Warning,
+    Error,
+    Critical,
+}
+
+impl Level {
+    /// The spelling in the `level` field (Python logging's level names, as the tutorial prints).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Debug => "DEBUG",
+            Level::Info => "INFO",
+            Level::Warning => "WARNING",
+            Level::Error => "ERROR",
+            Level::Critical => "CRITICAL",
+        }
+    }
+}
+
+/// Accepts the tutorial's names in any case, plus `warn`.
+impl FromStr for Level {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "debug" => Ok(Level::Debug),
+            "info" => Ok(Level::Info),
+            "warning" | "warn" => Ok(Level::Warning),
+            "error" => Ok(Level::Error),
+            "critical" => Ok(Level::Critical),
+            _ => Err("one of debug, info, warning (or warn), error, critical; any case"),
+        }
+    }
+}
+
+/// A value of an event field.
+#[derive(Clone, Copy, Debug)]
+pub enum Value<'a> {
+    Str(&'a str),
+    Bytes(&'a [u8]),
+    U64(u64),
+    F64(f64),
+    Bool(bool),
+}
+
+impl<'a> From<&'a str> for Value<'a> {
+    fn from(v: &'a str) -> Self {
+        Value::Str(v)
+    }
+}
+impl<'a> From<&'a String> for Value<'a> {
+    fn from(v: &'a String) -> Self {
+        Value::Str(v)
+    }
+}
+impl From<u64> for Value<'_> {
+    fn from(v: u64) -> Self {
+        Value::U64(v)
+    }
+}
+impl From<usize> for Value<'_> {
+    fn from(v: usize) -> Self {
+        Value::U64(v as u64)
+    }
+}
+impl From<f64> for Value<'_> {
+    fn from(v: f64) -> Self {
+        Value::F64(v)
+    }
+}
+impl From<bool> for Value<'_> {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+
+/// Formats one log record as a JSON object followed by `\n`. Pure: no clock, no I/O.
+pub fn write_record(
+    out: &mut String,
+    time: SystemTime,
+    level: Level,
+    logger: &str,
+    pod: &str,
+    message: &str,
+    fields: &[(&str, Value<'_>)],
+) {
+    out.push_str("{\"timestamp\":\"");
+    push_timestamp(out, time);
+    out.push_str("\",\"level\":\"");
+    out.push_str(level.as_str());
+    out.push_str("\",\"message\":");
+    json::push_str(out, message);
+    out.push_str(",\"logger\":");
+    json::push_str(out, logger);
+    out.push_str(",\"pod\":");
+    json::push_str(out, pod);
+    for (key, value) in fields {
+        out.push(',');
+        json::push_str(out, key);
+        out.push(':');
+        match *value {
+            Value::Str(s) => json::push_str(out, s),
+            Value::Bytes(b) => json::push_bytes(out, b),
+            Value::U64(n) => {
+                let _ = fmt::Write::write_fmt(out, format_args!("{n}"));
+            }
+            Value::F64(f) => json::push_f64(out, f),
+            Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+        }
+    }
+    out.push_str("}\n");
+}
+
+/// Writes `2026-02-26T10:00:00.000000+00:00` (the shape Python's `isoformat()` gives the
+/// tutorial): UTC, microsecond precision. Times before 1970 are clamped to the epoch.
+pub fn push_timestamp(out: &mut String, time: SystemTime) {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (y, mo, d) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    let _ = fmt::Write::write_fmt(
+        out,
+        format_args!(
+            "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:06}+00:00",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60,
+            since.subsec_micros()
+        ),
+    );
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day); the era-based algorithm
+/// published by Howard Hinnant ("chrono-Compatible Low-Level Date Algorithms").
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// The process-wide logger: threshold, pod name and the shared buffer the writer drains.
+struct Logger {
+    level: Level,
+    pod: String,
+    shared: Mutex<Pending>,
+    /// Wakes the writer early (buffer past [`FLUSH_AT`], or a flush request).
+    wake: Condvar,
+    /// Signalled by the writer after each write, for [`flush`].
+    written: Condvar,
+}
+
+/// Bytes waiting for the writer, and how the writer is doing.
+struct Pending {
+    buf: Vec<u8>,
+    /// Lines refused since the last report because the buffer was full.
+    dropped_unreported: u64,
+    /// Incremented by every completed write; [`flush`] waits for it to move.
+    generation: u64,
+    /// A write is in progress (so an empty `buf` does not yet mean "all written").
+    writing: bool,
+}
+
+static LOGGER: OnceLock<Logger> = OnceLock::new();
+static DROPPED_TOTAL: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static LINE: RefCell<String> = RefCell::new(String::with_capacity(256));
+}
+
+/// Installs the logger and starts its writer thread. Later calls are ignored (tests and the
+/// binary's subcommands may race to initialise; the first configuration wins).
+pub fn init(level: Level, pod: &str) {
+    let mut fresh = false;
+    LOGGER.get_or_init(|| {
+        fresh = true;
+        Logger {
+            level,
+            pod: pod.to_owned(),
+            shared: Mutex::new(Pending {
+                buf: Vec::with_capacity(FLUSH_AT),
+                dropped_unreported: 0,
+                generation: 0,
+                writing: false,
+            }),
+            wake: Condvar::new(),
+            written: Condvar::new(),
+        }
+    });
+    if fresh {
+        std::thread::Builder::new()
+            .name("log-writer".into())
+            .spawn(writer_loop)
+            .expect("spawning the log writer thread");
+    }
+}
+
+/// True when a record at `level` would be written. Lets callers skip building expensive fields.
+pub fn enabled(level: Level) -> bool {
+    LOGGER.get().is_some_and(|l| level >= l.level)
+}
+
+/// Lines dropped because stdout could not keep up, since start.
+pub fn dropped_total() -> u64 {
+    DROPPED_TOTAL.load(Ordering::Relaxed)
+}
+
+/// Formats and enqueues one record. Never blocks on stdout.
+pub fn log(level: Level, logger: &str, message: &str, fields: &[(&str, Value<'_>)]) {
+    let Some(l) = LOGGER.get() else { return };
+    if level < l.level {
+        return;
+    }
+    LINE.with(|line| {
+        let mut line = line.borrow_mut();
+        line.clear();
+        write_record(
+            &mut line,
+            SystemTime::now(),
+            level,
+            logger,
+            &l.pod,
+            message,
+            fields,
+        );
+        l.enqueue(line.as_bytes());
+    });
+}
+
+impl Logger {
+    fn enqueue(&self, bytes: &[u8]) {
+        let mut p = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        if p.buf.len() + bytes.len() > MAX_BUFFERED {
+            p.dropped_unreported += 1;
+            DROPPED_TOTAL.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        p.buf.extend_from_slice(bytes);
+        if p.buf.len() >= FLUSH_AT {
+            self.wake.notify_one();
+        }
+    }
+}
+
+fn writer_loop() {
+    let l = LOGGER.get().expect("writer started after init");
+    let mut out_buf: Vec<u8> = Vec::with_capacity(FLUSH_AT);
+    let stdout = std::io::stdout();
+    loop {
+        let dropped;
+        {
+            let mut p = l.shared.lock().unwrap_or_else(|e| e.into_inner());
+            if p.buf.is_empty() && p.dropped_unreported == 0 {
+                p = l
+                    .wake
+                    .wait_timeout(p, FLUSH_INTERVAL)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            std::mem::swap(&mut p.buf, &mut out_buf);
+            dropped = std::mem::take(&mut p.dropped_unreported);
+            p.writing = !out_buf.is_empty() || dropped > 0;
+        }
+        if dropped > 0 {
+            let mut line = String::new();
+            write_record(
+                &mut line,
+                SystemTime::now(),
+                Level::Warning,
+                "log",
+                &l.pod,
+                "log lines dropped: stdout could not keep up",
+                &[
+                    ("event", Value::Str("log_lines_dropped")),
+                    ("dropped", Value::U64(dropped)),
+                ],
+            );
+            out_buf.extend_from_slice(line.as_bytes());
+        }
+        if !out_buf.is_empty() {
+            let mut lock = stdout.lock();
+            // A closed stdout (EPIPE) leaves nothing to report to; the lines are gone either way.
+            let _ = lock.write_all(&out_buf).and_then(|()| lock.flush());
+            out_buf.clear();
+            if out_buf.capacity() > 4 * FLUSH_AT {
+                out_buf.shrink_to(FLUSH_AT);
+            }
+        }
+        let mut p = l.shared.lock().unwrap_or_else(|e| e.into_inner());
+        p.writing = false;
+        p.generation = p.generation.wrapping_add(1);
+        l.written.notify_all();
+        if p.buf.len() < FLUSH_AT && p.dropped_unreported == 0 {
+            // Batch: let lines accumulate for one interval unless the buffer is already large.
+            drop(p);
+            std::thread::sleep(FLUSH_INTERVAL.min(Duration::from_millis(5)));
+        }
+    }
+}
+
+/// Waits until everything logged so far is written, or `timeout` passes. Returns whether the
+/// buffer was fully written. Call before exiting: the writer thread does not outlive `exit`.
+pub fn flush(timeout: Duration) -> bool {
+    let Some(l) = LOGGER.get() else { return true };
+    let deadline = Instant::now() + timeout;
+    let mut p = l.shared.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        if p.buf.is_empty() && !p.writing && p.dropped_unreported == 0 {
+            return true;
+        }
+        l.wake.notify_one();
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        p = l
+            .written
+            .wait_timeout(p, deadline - now)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+}
+
+/// `info!`-style helpers keep call sites to one line.
+#[macro_export]
+macro_rules! log_at {
+    ($level:expr, $logger:expr, $msg:expr $(, $k:literal => $v:expr)* $(,)?) => {
+        if $crate::log::enabled($level) {
+            $crate::log::log($level, $logger, &$msg, &[$(($k, $crate::log::Value::from($v))),*]);
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64, micros: u32) -> SystemTime {
+        UNIX_EPOCH + Duration::new(secs, micros * 1000)
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_microseconds() {
+        let mut s = String::new();
+        push_timestamp(&mut s, at(0, 0));
+        assert_eq!(s, "1970-01-01T00:00:00.000000+00:00");
+        s.clear();
+        // 2026-02-26T10:00:00.123456Z, the tutorial's example instant.
+        push_timestamp(&mut s, at(1_772_100_000, 123_456));
+        assert_eq!(s, "2026-02-26T10:00:00.123456+00:00");
+        s.clear();
+        // Leap day.
+        push_timestamp(&mut s, at(951_782_400, 7));
+        assert_eq!(s, "2000-02-29T00:00:00.000007+00:00");
+        s.clear();
+        push_timestamp(&mut s, UNIX_EPOCH - Duration::from_secs(5));
+        assert_eq!(s, "1970-01-01T00:00:00.000000+00:00");
+    }
+
+    #[test]
+    fn civil_dates_match_known_days() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(2_932_896), (9999, 12, 31));
+    }
+
+    #[test]
+    fn record_has_the_tutorial_fields_in_order() {
+        let mut s = String::new();
+        write_record(
+            &mut s,
+            at(0, 0),
+            Level::Info,
+            "app",
+            "hello-hello-world-abc",
+            "Hello World requested",
+            &[],
+        );
+        assert_eq!(
+            s,
+            "{\"timestamp\":\"1970-01-01T00:00:00.000000+00:00\",\"level\":\"INFO\",\
+             \"message\":\"Hello World requested\",\"logger\":\"app\",\
+             \"pod\":\"hello-hello-world-abc\"}\n"
+        );
+    }
+
+    #[test]
+    fn event_fields_of_every_type() {
+        let mut s = String::new();
+        write_record(
+            &mut s,
+            at(0, 0),
+            Level::Warning,
+            "server",
+            "p",
+            "",
+            &[
+                ("event", Value::Str("drained")),
+                ("elapsed_ms", Value::U64(12)),
+                ("ratio", Value::F64(0.5)),
+                ("nan", Value::F64(f64::NAN)),
+                ("ok", Value::Bool(false)),
+                ("path", Value::Bytes(b"/\xff\n")),
+            ],
+        );
+        assert!(s.ends_with(
+            ",\"message\":\"\",\"logger\":\"server\",\"pod\":\"p\",\"event\":\"drained\",\
+             \"elapsed_ms\":12,\"ratio\":0.5,\"nan\":null,\"ok\":false,\"path\":\"/\u{fffd}\\n\"}\n"
+        ));
+        assert_eq!(s.matches('\n').count(), 1);
+    }
+
+    #[test]
+    fn hostile_strings_cannot_break_the_line() {
+        let mut s = String::new();
+        let evil = "\"}\n{\"level\":\"CRITICAL\"\u{0}\u{1b}[31m";
+        write_record(
+            &mut s,
+            at(0, 0),
+            Level::Info,
+            evil,
+            evil,
+            evil,
+            &[(evil, Value::Str(evil))],
+        );
+        assert_eq!(s.matches('\n').count(), 1);
+        assert!(s.ends_with("}\n"));
+        assert!(!s.contains('\u{0}') && !s.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn levels_parse_in_any_case_and_order_by_severity() {
+        assert_eq!("INFO".parse(), Ok(Level::Info));
+        assert_eq!("Warn".parse(), Ok(Level::Warning));
+        assert_eq!("warning".parse(), Ok(Level::Warning));
+        assert_eq!("CRITICAL".parse(), Ok(Level::Critical));
+        assert!("verbose".parse::<Level>().is_err());
+        assert!(Level::Debug < Level::Info && Level::Error < Level::Critical);
+    }
+}

@@ -1,0 +1,611 @@
+//! The HTTP service: routing to handlers ([`App`]) wrapped in the observation layer
+//! ([`Observed`]) that every request passes through — in-flight count, panic → 500, timeout,
+//! `Connection: close` while draining, metrics and the access log.
+//!
+//! Every response is built by a small named function with an explicit `content-type` and a
+//! `content-length`. The app service never fails: every problem becomes a status code.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Body as _, Bytes, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode, Version};
+
+use crate::json::{self, Obj};
+use crate::log::{self, Level, Value};
+use crate::metrics::Snapshot;
+use crate::query;
+use crate::routes::{self, Route};
+use crate::state::{AppState, DrainCause, Phase};
+
+pub type Body = Full<Bytes>;
+type BoxFuture = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
+
+/// The tutorial's cap on `/slow`.
+pub const SLOW_CAP_SECONDS: u64 = 60;
+
+const OPENAPI: &str = include_str!("assets/openapi.json");
+const DOCS_HTML: &str = include_str!("assets/docs.html");
+
+/// Bodies that never change after start-up, rendered once.
+pub struct Canned {
+    root: Bytes,
+    info: Bytes,
+    openapi: Bytes,
+}
+
+impl Canned {
+    pub fn new(state: &AppState) -> Canned {
+        let c = &state.config;
+        let root = Obj::new()
+            .str("message", &c.greeting)
+            .str("version", &c.app_version)
+            .finish();
+        let mut info = Obj::new()
+            .str("app_env", &c.app_env)
+            .str("app_version", &c.app_version)
+            .str("log_level", &c.log_level_raw)
+            .str("pod_name", &c.pod_name);
+        if let Some(ns) = &c.pod_namespace {
+            info = info.str("pod_namespace", ns);
+        }
+        if let Some(node) = &c.node_name {
+            info = info.str("node_name", node);
+        }
+        // The document carries the running version; the placeholder is a JSON string, so the
+        // version goes in JSON-escaped without its quotes.
+        let mut version = String::new();
+        json::push_str(&mut version, &c.app_version);
+        let openapi = OPENAPI.replace("{{APP_VERSION}}", &version[1..version.len() - 1]);
+        Canned {
+            root: Bytes::from(root),
+            info: Bytes::from(info.finish()),
+            openapi: Bytes::from(openapi),
+        }
+    }
+}
+
+/// Routes a request to its handler. Cheap to clone: two `Arc`s.
+#[derive(Clone)]
+pub struct App {
+    pub state: Arc<AppState>,
+    canned: Arc<Canned>,
+}
+
+impl App {
+    pub fn new(state: Arc<AppState>) -> App {
+        let canned = Arc::new(Canned::new(&state));
+        App { state, canned }
+    }
+
+    /// Answers one request. Everything that can wait (a body to read, `/slow`,
+    /// `/internal/prestop`) is async; the rest is answered without suspending.
+    pub fn handle(&self, route: Route, req: Request<Incoming>) -> BoxFuture {
+        if route == Route::Unmatched
+            || (route == Route::PreStop && !self.state.config.prestop_endpoint)
+        {
+            return ready(not_found());
+        }
+        if !route.accepts(req.method()) {
+            return ready(method_not_allowed(route));
+        }
+        let limit = self.state.config.limits.max_body_bytes;
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return ready(too_large(limit));
+        }
+        if route == Route::ToggleReady {
+            if let Some(rsp) = self.unauthorized(&req) {
+                return ready(rsp);
+            }
+        }
+        let app = self.clone();
+        if !req.body().is_end_stream() {
+            // No route takes a body, but one that arrives is read (bounded) and discarded, so
+            // an oversized chunked body still gets its 413 and the connection stays reusable.
+            return Box::pin(async move {
+                let (parts, body) = req.into_parts();
+                match Limited::new(body, limit as usize).collect().await {
+                    Ok(_) => app.dispatch(route, Request::from_parts(parts, ())).await,
+                    Err(e) if e.is::<http_body_util::LengthLimitError>() => too_large(limit),
+                    Err(_) => bad_request("the request body could not be read"),
+                }
+            });
+        }
+        let (parts, _) = req.into_parts();
+        Box::pin(async move { app.dispatch(route, Request::from_parts(parts, ())).await })
+    }
+
+    async fn dispatch(&self, route: Route, req: Request<()>) -> Response<Body> {
+        let s = &self.state;
+        match route {
+            Route::Root => {
+                crate::log_at!(Level::Info, "app", "Hello World requested");
+                json_bytes(StatusCode::OK, self.canned.root.clone())
+            }
+            Route::Live => json_static(StatusCode::OK, r#"{"status":"ok"}"#),
+            Route::Ready => ready_rsp(s),
+            Route::ToggleReady => match s.toggle_ready() {
+                Some(now) => {
+                    let word = if now { "ready" } else { "not ready" };
+                    crate::log_at!(Level::Info, "app", format!("Readiness toggled: {word}"));
+                    json_string(StatusCode::OK, Obj::new().bool("ready", now).finish())
+                }
+                None => json_string(
+                    StatusCode::CONFLICT,
+                    Obj::new()
+                        .str(
+                            "detail",
+                            "Shutting down: readiness stays off until the process exits",
+                        )
+                        .bool("ready", false)
+                        .finish(),
+                ),
+            },
+            Route::Slow => slow(req.uri().query()).await,
+            Route::Info => json_bytes(StatusCode::OK, self.canned.info.clone()),
+            Route::Metrics => {
+                let text = s.metrics.render(&Snapshot {
+                    phase: s.phase(),
+                    ready: s.is_ready(),
+                    log_dropped: log::dropped_total(),
+                });
+                respond(
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    Bytes::from(text),
+                )
+            }
+            Route::OpenApi => json_bytes(StatusCode::OK, self.canned.openapi.clone()),
+            Route::Docs => respond(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                Bytes::from_static(DOCS_HTML.as_bytes()),
+            ),
+            Route::PreStop => prestop(s, req.uri().query()).await,
+            Route::Unmatched => not_found(),
+        }
+    }
+
+    /// `None` when the request may use the admin routes.
+    fn unauthorized<B>(&self, req: &Request<B>) -> Option<Response<Body>> {
+        let token = self.state.config.admin_token.as_deref()?;
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+        match given {
+            Some(g) if ct_eq(g, token.as_bytes()) => None,
+            _ => {
+                let mut rsp = json_static(
+                    StatusCode::UNAUTHORIZED,
+                    r#"{"detail":"Not authenticated"}"#,
+                );
+                rsp.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                Some(rsp)
+            }
+        }
+    }
+}
+
+/// Compares in time that depends only on the lengths, not on where the bytes differ, so a
+/// caller cannot learn the token a prefix at a time.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= usize::from(x ^ y);
+    }
+    diff == 0
+}
+
+fn ready_rsp(s: &AppState) -> Response<Body> {
+    if s.is_ready() {
+        json_static(StatusCode::OK, r#"{"status":"ok"}"#)
+    } else if s.is_shutting_down() {
+        json_static(
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"status":"not ready","shutting_down":true}"#,
+        )
+    } else {
+        json_static(
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"status":"not ready","shutting_down":false}"#,
+        )
+    }
+}
+
+async fn slow(query: Option<&str>) -> Response<Body> {
+    let requested = match query::int_param(query, "seconds") {
+        Ok(Some(n)) => n,
+        Ok(None) => query::Int::small(5),
+        Err(e) => return unprocessable(&e),
+    };
+    let actual = requested.capped(SLOW_CAP_SECONDS);
+    crate::log_at!(
+        Level::Info,
+        "app",
+        format!("Slow endpoint called: sleeping for {actual}s")
+    );
+    // A timer, not a blocked thread: the runtime keeps serving while this request waits.
+    tokio::time::sleep(Duration::from_secs(actual)).await;
+    json_string(
+        StatusCode::OK,
+        Obj::new()
+            .str("message", &format!("Responded after {actual} seconds"))
+            .raw("requested_seconds", requested.as_json())
+            .u64("actual_seconds", actual)
+            .finish(),
+    )
+}
+
+/// `GET /internal/prestop?seconds=N`, for an httpGet preStop hook: begins the announce phase
+/// now (before SIGTERM), then holds the hook until N seconds after the *first* call, so a hook
+/// delivered twice (delivery is at-least-once) does not double the wait.
+async fn prestop(s: &Arc<AppState>, query: Option<&str>) -> Response<Body> {
+    let cap = s.config.drain_timeout.as_secs_f64();
+    let wait = match query::seconds_param(query, "seconds", cap) {
+        Ok(Some(d)) => d,
+        Ok(None) => s.config.drain_delay,
+        Err(e) => return unprocessable(&e),
+    };
+    let started = crate::server::start_drain(s, DrainCause::PreStop);
+    tokio::time::sleep_until((started + wait).into()).await;
+    json_string(
+        StatusCode::OK,
+        Obj::new()
+            .str("status", "draining")
+            .u64("waited_ms", started.elapsed().as_millis() as u64)
+            .finish(),
+    )
+}
+
+fn ready(rsp: Response<Body>) -> BoxFuture {
+    Box::pin(std::future::ready(rsp))
+}
+
+pub fn respond(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Body> {
+    let len = body.len();
+    let mut rsp = Response::new(Full::new(body));
+    *rsp.status_mut() = status;
+    let h = rsp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    rsp
+}
+
+fn json_bytes(status: StatusCode, body: Bytes) -> Response<Body> {
+    respond(status, "application/json", body)
+}
+
+fn json_static(status: StatusCode, body: &'static str) -> Response<Body> {
+    json_bytes(status, Bytes::from_static(body.as_bytes()))
+}
+
+fn json_string(status: StatusCode, body: String) -> Response<Body> {
+    json_bytes(status, Bytes::from(body))
+}
+
+pub fn not_found() -> Response<Body> {
+    json_static(StatusCode::NOT_FOUND, r#"{"detail":"Not Found"}"#)
+}
+
+fn method_not_allowed(route: Route) -> Response<Body> {
+    let mut rsp = json_static(
+        StatusCode::METHOD_NOT_ALLOWED,
+        r#"{"detail":"Method Not Allowed"}"#,
+    );
+    rsp.headers_mut().insert(
+        header::ALLOW,
+        HeaderValue::from_static(route.allow_header()),
+    );
+    rsp
+}
+
+fn too_large(limit: u64) -> Response<Body> {
+    json_string(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        Obj::new()
+            .str("detail", "Request body too large")
+            .u64("limit_bytes", limit)
+            .finish(),
+    )
+}
+
+fn bad_request(why: &str) -> Response<Body> {
+    json_string(
+        StatusCode::BAD_REQUEST,
+        Obj::new().str("detail", why).finish(),
+    )
+}
+
+/// FastAPI's validation-error shape.
+fn unprocessable(e: &query::Invalid) -> Response<Body> {
+    json_string(StatusCode::UNPROCESSABLE_ENTITY, e.to_json())
+}
+
+fn internal_error() -> Response<Body> {
+    json_static(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        r#"{"detail":"Internal Server Error"}"#,
+    )
+}
+
+fn timed_out() -> Response<Body> {
+    json_static(
+        StatusCode::SERVICE_UNAVAILABLE,
+        r#"{"detail":"Request timed out"}"#,
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// The observation layer
+// ---------------------------------------------------------------------------------------------
+
+/// Something that answers a routed request; [`App`] in production, a stand-in in tests that
+/// need a handler to misbehave (panic, hang).
+pub trait Handler: Clone + Send + Sync + 'static {
+    fn handle(&self, route: Route, req: Request<Incoming>) -> BoxFuture;
+    fn state(&self) -> &Arc<AppState>;
+}
+
+impl Handler for App {
+    fn handle(&self, route: Route, req: Request<Incoming>) -> BoxFuture {
+        App::handle(self, route, req)
+    }
+    fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+}
+
+/// Per-connection service: the handler plus what the access log needs to know about the peer.
+#[derive(Clone)]
+pub struct Observed<H> {
+    handler: H,
+    peer: SocketAddr,
+}
+
+impl<H: Handler> Observed<H> {
+    pub fn new(handler: H, peer: SocketAddr) -> Self {
+        Observed { handler, peer }
+    }
+}
+
+/// Request ids for requests that bring none: a per-process prefix and a sequence number.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Decrements `http_requests_in_flight` however the request ends: answered, panicked, or
+/// dropped because its connection was cut at the drain deadline.
+struct InFlight(Arc<AppState>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What the access log records about a request, captured before the handler consumes it.
+struct AccessInfo {
+    method: Method,
+    target: String,
+    version: Version,
+    user_agent: Option<HeaderValue>,
+}
+
+impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let start = Instant::now();
+        let state = self.handler.state().clone();
+        state.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+        let guard = InFlight(state.clone());
+        let route = routes::resolve(req.uri().path());
+        let method = routes::method_index(req.method());
+        let http1 = req.version() <= Version::HTTP_11;
+        let access = state.config.access_log && log::enabled(Level::Info);
+        let given_id = req
+            .headers()
+            .get("x-request-id")
+            .filter(|v| valid_request_id(v))
+            .cloned();
+        let info = access.then(|| AccessInfo {
+            method: req.method().clone(),
+            target: req
+                .uri()
+                .path_and_query()
+                .map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned()),
+            version: req.version(),
+            user_agent: req.headers().get(header::USER_AGENT).cloned(),
+        });
+        // Timers cost a little per request; only routes that can wait get one.
+        let can_wait = matches!(route, Route::Slow | Route::PreStop) || !req.body().is_end_stream();
+        let timeout = state.config.limits.request_timeout;
+        let fut = CatchUnwind(self.handler.handle(route, req));
+        let peer = self.peer;
+        Box::pin(async move {
+            let outcome = if can_wait {
+                match tokio::time::timeout(timeout, fut).await {
+                    Ok(r) => r,
+                    Err(_) => Ok(timed_out()),
+                }
+            } else {
+                fut.await
+            };
+            let mut rsp = outcome.unwrap_or_else(|panic| {
+                state.metrics.panics.fetch_add(1, Ordering::Relaxed);
+                crate::log_at!(Level::Error, "app", "request handler panicked; answered 500",
+                    "event" => "handler_panic", "panic" => panic.as_str(), "route" => route.template());
+                internal_error()
+            });
+            if state.phase() >= Phase::Draining {
+                // R8/R13: while draining, every HTTP/1 answer is the connection's last.
+                if http1 {
+                    rsp.headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                state.metrics.drain_requests.fetch_add(1, Ordering::Relaxed);
+            }
+            let id = match given_id {
+                Some(id) => Some(id),
+                None if access => Some(new_request_id()),
+                None => None,
+            };
+            if let Some(id) = &id {
+                rsp.headers_mut().insert("x-request-id", id.clone());
+            }
+            let took = start.elapsed();
+            let status = rsp.status().as_u16();
+            state.metrics.record(route, method, status, took);
+            if let Some(info) = info {
+                access_log(&info, status, took, body_len(&rsp), peer, id.as_ref());
+            }
+            drop(guard);
+            Ok(rsp)
+        })
+    }
+}
+
+fn body_len(rsp: &Response<Body>) -> u64 {
+    rsp.body().size_hint().exact().unwrap_or(0)
+}
+
+fn valid_request_id(v: &HeaderValue) -> bool {
+    let b = v.as_bytes();
+    !b.is_empty() && b.len() <= 128 && b.iter().all(|c| c.is_ascii_graphic())
+}
+
+fn new_request_id() -> HeaderValue {
+    let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    HeaderValue::from_str(&format!("{:08x}-{n:x}", std::process::id()))
+        .expect("hex digits and a dash are a valid header value")
+}
+
+fn access_log(
+    info: &AccessInfo,
+    status: u16,
+    took: Duration,
+    bytes: u64,
+    peer: SocketAddr,
+    id: Option<&HeaderValue>,
+) {
+    let version = match info.version {
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2",
+        _ => "HTTP/1.1",
+    };
+    let message = format!("\"{} {} {version}\" {status}", info.method, info.target);
+    let peer = peer.to_string();
+    log::log(
+        Level::Info,
+        "access",
+        &message,
+        &[
+            ("event", Value::Str("request")),
+            ("method", Value::Str(info.method.as_str())),
+            ("path", Value::Str(&info.target)),
+            ("status", Value::U64(u64::from(status))),
+            (
+                "duration_ms",
+                Value::F64((took.as_micros() as f64) / 1000.0),
+            ),
+            (
+                "bytes",
+                Value::U64(if info.method == Method::HEAD {
+                    0
+                } else {
+                    bytes
+                }),
+            ),
+            ("remote_addr", Value::Str(&peer)),
+            (
+                "user_agent",
+                Value::Bytes(info.user_agent.as_ref().map_or(b"", |v| v.as_bytes())),
+            ),
+            ("request_id", Value::Bytes(id.map_or(b"", |v| v.as_bytes()))),
+            ("protocol", Value::Str(version)),
+        ],
+    );
+}
+
+/// Polls the handler future inside `catch_unwind`, turning a panic into `Err(message)`.
+///
+/// `AssertUnwindSafe` is sound here because a panicking handler's future is dropped right
+/// after and never polled again; the state it shares is atomics, which a panic cannot leave
+/// half-updated, and the in-flight guard is released by the caller either way.
+struct CatchUnwind(BoxFuture);
+
+impl Future for CatchUnwind {
+    type Output = Result<Response<Body>, String>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let fut = &mut self.0;
+        match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(Poll::Ready(rsp)) => Poll::Ready(Ok(rsp)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => {
+                let msg = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "non-string panic payload".to_owned());
+                Poll::Ready(Err(msg))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_compare_is_correct() {
+        assert!(ct_eq(b"s3cret-token", b"s3cret-token"));
+        assert!(!ct_eq(b"s3cret-token", b"s3cret-tokem"));
+        assert!(!ct_eq(b"s3cret", b"s3cret-token"));
+        assert!(!ct_eq(b"", b"x"));
+        assert!(ct_eq(b"", b""));
+    }
+
+    #[test]
+    fn request_ids_are_validated() {
+        assert!(valid_request_id(&HeaderValue::from_static("abc-123")));
+        assert!(!valid_request_id(&HeaderValue::from_static("has space")));
+        assert!(!valid_request_id(&HeaderValue::from_static("")));
+        assert!(valid_request_id(&new_request_id()));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_becomes_err() {
+        let fut: BoxFuture = Box::pin(async { panic!("boom") });
+        let r = CatchUnwind(fut).await;
+        assert_eq!(r.unwrap_err(), "boom");
+    }
+
+    #[test]
+    fn responses_carry_type_and_length() {
+        let r = not_found();
+        assert_eq!(r.status(), 404);
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+        assert_eq!(r.headers()[header::CONTENT_LENGTH], "22");
+        let r = method_not_allowed(Route::ToggleReady);
+        assert_eq!(r.headers()[header::ALLOW], "POST");
+    }
+}
