@@ -44,14 +44,28 @@ fn main() {
             println!("hello-world {}", env!("CARGO_PKG_VERSION"));
             0
         }
-        Ok(Command::Sleep(d)) => {
-            std::thread::sleep(d);
-            0
-        }
+        Ok(Command::Sleep(d)) => sleep(d, &signals),
         Ok(Command::Healthcheck { url, timeout }) => run_healthcheck(url, timeout),
         Ok(Command::Serve) => run_server(signals),
     };
     exit(code);
+}
+
+/// `hello-world sleep SECONDS`. Signal handlers are installed for every subcommand (they must
+/// come first), which removes the default "terminate" action: so look for a signal while
+/// sleeping and exit 128 + signal like a plain `sleep` would.
+fn sleep(d: Duration, signals: &signal::Installed) -> i32 {
+    let end = std::time::Instant::now() + d;
+    loop {
+        if let Some(code) = signals.received() {
+            return code;
+        }
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return 0;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(20)));
+    }
 }
 
 fn run_healthcheck(url: Option<String>, timeout: Duration) -> i32 {

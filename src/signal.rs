@@ -43,6 +43,16 @@ pub fn install() -> io::Result<Installed> {
 }
 
 impl Installed {
+    /// The exit code a signal received so far calls for (128 + its number), if any. For the
+    /// subcommands that do not drain: with handlers installed the default action is gone, so
+    /// they must look for themselves.
+    pub fn received(&self) -> Option<i32> {
+        match self.first.load(Ordering::SeqCst) {
+            0 => None,
+            s => Some(128 + s as i32),
+        }
+    }
+
     /// Resolves at the first SIGTERM/SIGINT, including one that arrived before this call.
     /// Must be called inside the tokio runtime (the stream registers with its reactor).
     pub async fn wait(self) -> DrainCause {
