@@ -264,7 +264,13 @@ const PROD: [&str; 4] = [
 
 #[test]
 fn lint_strict_passes_with_helm4_and_helm3() {
-    let sets: [&[&str]; 3] = [&[], &["-f", "values-dev.yaml"], &PROD];
+    let sets: [&[&str]; 5] = [
+        &[],
+        &["-f", "values-dev.yaml"],
+        &PROD,
+        &["-f", "helm/hello-world/ci/all-features-values.yaml"],
+        &["-f", "helm/hello-world/ci/release-namespace-values.yaml"],
+    ];
     for helm in ["helm", "helm3"] {
         for extra in sets {
             let mut args = vec!["lint", "--strict", CHART];
@@ -384,6 +390,19 @@ fn toggle_matrix() -> Vec<(&'static str, Vec<&'static str>)> {
             ],
         ),
         (
+            "ci-all-features",
+            vec!["-f", "helm/hello-world/ci/all-features-values.yaml"],
+        ),
+        (
+            "ci-release-namespace",
+            vec![
+                "--namespace",
+                "ct",
+                "-f",
+                "helm/hello-world/ci/release-namespace-values.yaml",
+            ],
+        ),
+        (
             "everything-on",
             vec![
                 "-f",
@@ -456,7 +475,7 @@ fn toggles_add_the_expected_resources() {
             "servicemonitor" => &["ServiceMonitor"],
             "httproute" => &["HTTPRoute"],
             "admin-inline" => &["Secret"],
-            "everything-on" => &[
+            "everything-on" | "ci-all-features" => &[
                 "HorizontalPodAutoscaler",
                 "NetworkPolicy",
                 "ServiceMonitor",
