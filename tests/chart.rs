@@ -713,6 +713,10 @@ fn prestop_form_follows_the_kubernetes_version() {
         assert_lacks(&r, "\"sh\"");
         let _ = name;
     }
+    // Below the tested range (the tutorial's sample output shows a 1.28 minikube): a clear refusal.
+    for e in render_err(&["--kube-version", "1.28.0"]) {
+        assert_has(&e, "chart requires kubeVersion: >=1.29.0-0");
+    }
     // Native sleep asked for explicitly on a cluster that lacks it: refuse.
     for e in render_err(&[
         "--kube-version",
