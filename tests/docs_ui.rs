@@ -45,7 +45,7 @@ const DOCS_HTML_MAX_BYTES: usize = 30 * 1024;
 /// `false`: the tests run against [`stub`]. `true`: against the `hello-world` binary (needs the
 /// real server: `GET /docs` text/html, `GET /openapi.json` application/json, the `listening` log
 /// event). This is the one line to change when the server lands.
-const USE_REAL_SERVER: bool = false;
+const USE_REAL_SERVER: bool = true;
 /// The APP_VERSION given to the server under test, to see that it is substituted.
 const TEST_APP_VERSION: &str = "7.7.7-docs-ui";
 
@@ -288,7 +288,7 @@ fn openapi_documents_the_contract_details() {
     for (name, detail) in [
         ("NotFound", "Not Found"),
         ("MethodNotAllowed", "Method Not Allowed"),
-        ("PayloadTooLarge", "Request Entity Too Large"),
+        ("PayloadTooLarge", "Request body too large"),
     ] {
         assert_eq!(
             responses[name]["content"]["application/json"]["example"]["detail"],
