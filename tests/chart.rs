@@ -1086,24 +1086,24 @@ const IMAGE: &str = "hello-world:1.0.0";
 /// a rebuild cheap) and runs the default render with `kube-play-smoke`: probes answer,
 /// the container runs as non-root, the preStop hook runs, and the app exits 0 on SIGTERM
 /// within the grace period.
-///
-/// WIRING (lead): the Dockerfile comes with issue 4. Until it is in the repository the
-/// test has no image to run and says so on stderr; once it is merged, delete the early
-/// return below so a missing Dockerfile fails the suite like a missing tool does.
 #[test]
 fn kube_play_smoke_of_the_default_render_with_the_real_image() {
     let dockerfile = repo().join("Dockerfile.distroless");
-    if !dockerfile.exists() {
-        eprintln!(
-            "NOTE kube_play_smoke: Dockerfile.distroless is not in this tree yet (issue 4); \
-             the smoke test of {IMAGE} did not run"
-        );
-        return;
-    }
+    assert!(dockerfile.exists(), "{} is missing", dockerfile.display());
     require("kube-play-smoke");
     run_ok(
         "podman",
-        &["build", "-f", "Dockerfile.distroless", "-t", IMAGE, "."],
+        // Same flags as tests/image.rs, so the two share one cached build.
+        &[
+            "build",
+            "--format",
+            "docker",
+            "-f",
+            "Dockerfile.distroless",
+            "-t",
+            IMAGE,
+            ".",
+        ],
     );
     let rendered = render(&[]);
     let file = TempFile::new("kube-play-smoke", &rendered);
