@@ -716,13 +716,27 @@ fn s16_exit_by_the_deadline_whatever_is_running() {
     );
     assert_eq!(code(st), 1, "the /slow requests were cut: exit 1");
     drop(slow);
-    drop(blocked);
     writer.join().unwrap();
-    // What did reach stdout is JSON (a last line may be cut short by the exit).
+    // The writer really was blocked: far from all 4000 answers were written when it was cut.
+    let mut got = Vec::new();
+    let mut blocked = blocked;
+    blocked
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = std::io::Read::read_to_end(&mut blocked, &mut got);
+    let answers = got.windows(15).filter(|w| w == b"HTTP/1.1 200 OK").count();
+    // What did reach stdout is JSON (a last line may be cut short by the exit), and it is
+    // far less than the 600 + `answers` access-log lines produced: stdout was blocked.
     let lines = s.complete_json_lines();
+    eprintln!(
+        "S16: blocked client got {} bytes ({answers} of 4000 answers); stdout delivered {} lines",
+        got.len(),
+        lines.len()
+    );
+    assert!(answers < 4000, "the pipelining client was never blocked");
     assert!(
-        lines.len() > 100,
-        "the pipe held only {} lines",
+        lines.len() < 600 + answers,
+        "stdout was never blocked: {} lines",
         lines.len()
     );
 }
