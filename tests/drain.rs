@@ -925,3 +925,26 @@ fn drain_delay_not_below_timeout_exits_2() {
         assert!(events(&lines, "listening").is_empty());
     }
 }
+
+/// R9 + contract ("capped below DRAIN_TIMEOUT_SECONDS"): a hook asking for more seconds than
+/// the drain budget is capped, not refused — a refused hook would leave the pod without its
+/// announce phase, the failure drain.md §0.2 describes for a broken exec preStop.
+#[test]
+fn prestop_endpoint_caps_an_oversized_wait() {
+    let mut s = Server::spawn(&[("PRESTOP_ENDPOINT", "true"), ("DRAIN_TIMEOUT_SECONDS", "1")]);
+    let t0 = Instant::now();
+    let (r, _) = get(s.addr(), "/internal/prestop?seconds=100");
+    let took = t0.elapsed();
+    eprintln!(
+        "prestop?seconds=100 with DRAIN_TIMEOUT_SECONDS=1: {} after {took:?}",
+        r.status
+    );
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    assert!(took <= secs(1.0) + SLACK, "not capped: {took:?}");
+    assert_eq!(get(s.addr(), "/health/ready").0.status, 503);
+    s.signal("TERM");
+    let (st, _) = s.wait_exit(secs(1.0) + EXIT_MARGIN);
+    assert_eq!(code(st), 0);
+    let lines = s.json_lines();
+    assert_eq!(events(&lines, "drain_started")[0]["signal"], "prestop");
+}
