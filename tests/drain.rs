@@ -339,6 +339,9 @@ fn s06_announce_phase_serves_with_connection_close() {
     let (r, mut ka) = get(addr, "/");
     assert_eq!(r.status, 200);
     assert!(!r.closes());
+    // A second keep-alive connection that stays idle: kept through the announce phase (closing
+    // it would race a request the client may be writing, drain.md §2.3), closed at closing.
+    let (_, mut idle) = get(addr, "/");
 
     let t = s.signal("TERM");
     s.event("drain_started", Duration::from_secs(2))
@@ -389,15 +392,24 @@ fn s06_announce_phase_serves_with_connection_close() {
         "the test took {still_announcing:?}: too slow to observe the announce phase"
     );
 
+    // R11: the idle connection is closed when the announce phase ends, not before.
+    let idle_eof = expect_closed(&mut idle, Duration::from_secs(3));
     let (st, at) = s.wait_exit(secs(3.0) + EXIT_MARGIN);
     assert_eq!(code(st), 0);
     let lines = s.json_lines();
     let [_, closed, drained] = check_drain_log(&lines, "drained");
     let closed_ms = closed["elapsed_ms"].as_u64().unwrap();
     eprintln!(
-        "S6 announce: listener_closed at {closed_ms} ms (server clock), exit {} ms after SIGTERM",
+        "S6 announce: listener_closed at {closed_ms} ms (server clock); idle keep-alive EOF \
+         {} ms, exit {} ms after SIGTERM",
+        ms(t, idle_eof),
         ms(t, at)
     );
+    assert!(
+        idle_eof - t >= secs(1.5),
+        "idle connection closed during the announce phase"
+    );
+    assert!(idle_eof - t <= secs(1.5) + AT_ONCE + SLACK);
     assert!(
         (1500..1500 + 300).contains(&closed_ms),
         "listener closed at {closed_ms} ms"
@@ -783,6 +795,19 @@ fn pid1_child(unshare: u32) -> u32 {
 #[test]
 fn pid1_in_a_new_pid_namespace_exits_0_on_sigterm() {
     let wrapper = ["unshare", "--pid", "--fork", "--kill-child"];
+    let probe = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "true"])
+        .output();
+    match probe {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => panic!(
+            "`unshare --pid --fork true` failed ({}): this test needs root (CAP_SYS_ADMIN) to \
+             create a PID namespace; run the suite as root: {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => panic!("cannot run unshare(1) ({e}): install util-linux"),
+    }
     for early in [true, false] {
         let mut s = Server::start(Opts {
             env: &[("DRAIN_TIMEOUT_SECONDS", "2")],
