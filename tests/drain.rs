@@ -618,6 +618,56 @@ fn s12_h2c_without_ping_ack_held_until_deadline() {
     assert_cut_at_deadline(&mut s, &mut [c], t, secs(2.0), 1);
 }
 
+/// S6 for HTTP/2 (R7, R14): a new h2c connection opened during the announce phase, sending its
+/// request right after the preface as clients do, is served (200) although the server sends it
+/// GOAWAY at once; the connection then closes; exit 0.
+#[test]
+fn s06_h2c_connection_opened_during_announce_is_served() {
+    let mut s = Server::spawn(&[("DRAIN_DELAY_SECONDS", "1"), ("DRAIN_TIMEOUT_SECONDS", "3")]);
+    let t = s.signal("TERM");
+    s.event("drain_started", Duration::from_secs(2))
+        .expect("drain_started");
+    let mut c = connect(s.addr());
+    h2c::handshake(&mut c);
+    h2c::get(&mut c, 1, "/");
+    let (mut status, mut end_stream, mut goaways) = (None, false, Vec::new());
+    let mut seen = Vec::new();
+    while let Some(f) = h2c::read_frame(&mut c).expect("frames until EOF") {
+        seen.push(f.name());
+        match f.kind {
+            h2c::SETTINGS if f.flags & h2c::ACK == 0 => {
+                h2c::write_frame(&mut c, h2c::SETTINGS, h2c::ACK, 0, &[])
+            }
+            h2c::PING if f.flags & h2c::ACK == 0 => {
+                h2c::write_frame(&mut c, h2c::PING, h2c::ACK, 0, &f.payload)
+            }
+            h2c::GOAWAY => goaways.push(f.goaway().unwrap()),
+            h2c::HEADERS if f.stream == 1 => status = h2c::indexed_status(&f),
+            h2c::DATA if f.stream == 1 && f.flags & h2c::END_STREAM != 0 => end_stream = true,
+            _ => {}
+        }
+    }
+    let eof = Instant::now();
+    eprintln!(
+        "S6 h2c during announce: {seen:?}; EOF {} ms after SIGTERM",
+        ms(t, eof)
+    );
+    assert!(
+        eof - t < secs(1.0),
+        "closed after the announce phase, not when done"
+    );
+    assert_eq!(status, Some(200), "the stream is served");
+    assert!(end_stream);
+    assert_eq!(goaways.first(), Some(&(0x7fff_ffff, 0)));
+    assert!(
+        goaways.iter().any(|g| g.0 >= 1),
+        "the final GOAWAY covers stream 1"
+    );
+    let (st, _) = s.wait_exit(secs(3.0) + EXIT_MARGIN);
+    assert_eq!(code(st), 0);
+    check_drain_log(&s.json_lines(), "drained");
+}
+
 // ---------------------------------------------------------------------------------------------
 // S14 — readiness is monotonic during the drain (R5, R6)
 // ---------------------------------------------------------------------------------------------
