@@ -173,6 +173,8 @@ pub struct Server {
     /// signalled before listening).
     pub addr: Option<SocketAddr>,
     pub spawned_at: Instant,
+    /// With `early_signal`: the child's CPU time when the signal was sent.
+    pub early_cpu: Option<Duration>,
     resume: Option<mpsc::Sender<()>>,
     exit: Option<(ExitStatus, Instant)>,
     stderr: Arc<Mutex<Vec<u8>>>,
@@ -211,8 +213,9 @@ impl Server {
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn the hello-world binary");
         let spawned_at = Instant::now();
+        let mut early_cpu = None;
         if let Some((sig, after)) = opts.early_signal {
-            thread::sleep(after.saturating_sub(spawned_at.elapsed()));
+            early_cpu = Some(wait_run_time(child.id(), spawned_at, after));
             send(child.id(), sig);
         }
         let stdout = Stdout::default();
@@ -237,6 +240,7 @@ impl Server {
             stdout,
             addr: None,
             spawned_at,
+            early_cpu,
             resume: Some(tx),
             exit: None,
             stderr,
@@ -373,6 +377,38 @@ impl Drop for Server {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// Waits until `after` has passed since exec *in the child's own time*: at least `after` of
+/// wall-clock time since `exec_at`, and either `after / 5` of CPU time since this call began
+/// or the child asleep (it finished its start-up work). On an idle machine that is just
+/// `after`; on a loaded shared one the child may not have been scheduled at all 5 ms after
+/// exec, and a signal then tests the scheduler, not the binary. Bounded by 2 s. Returns the
+/// child's CPU time in that window (from /proc/PID/schedstat).
+pub fn wait_run_time(pid: u32, exec_at: Instant, after: Duration) -> Duration {
+    let cpu = || {
+        let sched = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).unwrap_or_default();
+        Duration::from_nanos(
+            sched
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0),
+        )
+    };
+    let base = cpu();
+    loop {
+        let ran = cpu().saturating_sub(base);
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit(") ").next().and_then(|r| r.chars().next());
+        let wall = exec_at.elapsed();
+        if (wall >= after && (ran >= after / 5 || state == Some('S')))
+            || wall > Duration::from_secs(2)
+        {
+            return ran;
+        }
+        thread::sleep(Duration::from_micros(100));
     }
 }
 
