@@ -742,8 +742,19 @@ fn s14_readiness_monotonic_during_drain() {
 /// the process by DRAIN_TIMEOUT + 1 s, with exit 1.
 #[test]
 fn s16_exit_by_the_deadline_whatever_is_running() {
+    s16(&[("DRAIN_TIMEOUT_SECONDS", "2")]);
+}
+
+/// S16 on the current-thread runtime (WORKERS=1, what a pod limited to one CPU gets): nothing
+/// the connections do may keep the single runtime thread from reaching the deadline.
+#[test]
+fn s16_current_thread_runtime() {
+    s16(&[("DRAIN_TIMEOUT_SECONDS", "2"), ("WORKERS", "1")]);
+}
+
+fn s16(env: &[(&str, &str)]) {
     let mut s = Server::start(Opts {
-        env: &[("DRAIN_TIMEOUT_SECONDS", "2")],
+        env,
         pause_stdout: true,
         ..Opts::default()
     });
@@ -805,6 +816,38 @@ fn s16_exit_by_the_deadline_whatever_is_running() {
         "stdout was never blocked: {} lines",
         lines.len()
     );
+}
+
+/// S16 (R3): stdout closed by its reader (a log collector that went away): logging fails with
+/// EPIPE, which must neither kill the process (SIGPIPE) nor stall it; it still serves, drains
+/// and exits 0.
+#[test]
+fn s16_closed_stdout_still_drains() {
+    let mut s = Server::start(Opts {
+        env: &[("DRAIN_TIMEOUT_SECONDS", "2")],
+        close_stdout: true,
+        ..Opts::default()
+    });
+    let addr = s.addr();
+    assert!(s.stdout.wait_eof(Duration::from_secs(2)), "reader closed");
+    let mut ka = connect(addr);
+    for _ in 0..300 {
+        send_request(&mut ka, "GET", "/");
+        assert_eq!(
+            read_response(&mut ka)
+                .expect("GET / with stdout closed")
+                .status,
+            200
+        );
+    }
+    let mut c = start_request(addr, "/slow?seconds=1");
+    thread::sleep(Duration::from_millis(100));
+    let t = s.signal("TERM");
+    let r = read_response(&mut c).expect("in-flight answer");
+    assert_eq!(r.status, 200);
+    let (st, at) = s.wait_exit(secs(2.0) + EXIT_MARGIN);
+    eprintln!("S16 stdout closed: exit {} ms after SIGTERM", ms(t, at));
+    assert_eq!(code(st), 0, "stderr: {}", s.stderr());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -57,6 +57,7 @@ impl Stdout {
         &self,
         out: ChildStdout,
         pause_after_listening: bool,
+        close_after_listening: bool,
         resume: mpsc::Receiver<()>,
     ) {
         let me = self.clone();
@@ -79,6 +80,9 @@ impl Stdout {
                     text,
                     complete,
                 });
+                if close_after_listening && text_is_listening(&me) {
+                    break; // drops the read end: the child's writes now fail with EPIPE
+                }
                 if listening {
                     paused = true;
                     // Blocks until resumed or the Server is dropped (the sender goes away).
@@ -134,6 +138,17 @@ impl Stdout {
     }
 }
 
+/// Whether the last captured line is the `listening` event.
+fn text_is_listening(out: &Stdout) -> bool {
+    out.0
+         .0
+        .lock()
+        .unwrap()
+        .lines
+        .last()
+        .is_some_and(|l| event_of(&l.text).as_deref() == Some("listening"))
+}
+
 /// Parses a log line; panics with the line if it is not one JSON object.
 pub fn json(line: &str) -> Value {
     let v: Value = serde_json::from_str(line)
@@ -157,6 +172,8 @@ pub struct Opts<'a> {
     pub env: &'a [(&'a str, &'a str)],
     /// Stop reading stdout after `listening` (S16: a full stdout pipe).
     pub pause_stdout: bool,
+    /// Close the read end of stdout after `listening` (a log collector that went away).
+    pub close_stdout: bool,
     /// Send this signal this long after exec, before waiting for `listening` (S1).
     pub early_signal: Option<(&'a str, Duration)>,
     /// Prefix the command (e.g. `unshare --pid --fork`); the binary is appended.
@@ -188,6 +205,11 @@ fn base_env(cmd: &mut Command) {
         .env("PORT", "0")
         .env("LOG_LEVEL", "info")
         .env("POD_NAME", "drain-test");
+    // Lets a developer run the whole suite against another runtime flavour
+    // (DRAIN_TEST_WORKERS=1: the current-thread runtime a 1-CPU pod gets).
+    if let Some(w) = std::env::var_os("DRAIN_TEST_WORKERS") {
+        cmd.env("WORKERS", w);
+    }
 }
 
 impl Server {
@@ -220,7 +242,12 @@ impl Server {
         }
         let stdout = Stdout::default();
         let (tx, rx) = mpsc::channel();
-        stdout.spawn_reader(child.stdout.take().unwrap(), opts.pause_stdout, rx);
+        stdout.spawn_reader(
+            child.stdout.take().unwrap(),
+            opts.pause_stdout,
+            opts.close_stdout,
+            rx,
+        );
         let stderr = Arc::new(Mutex::new(Vec::new()));
         {
             let mut e = child.stderr.take().unwrap();
