@@ -257,10 +257,15 @@ async fn slow(query: Option<&str>) -> Response<Body> {
 /// `GET /internal/prestop?seconds=N`, for an httpGet preStop hook: begins the announce phase
 /// now (before SIGTERM), then holds the hook until N seconds after the *first* call, so a hook
 /// delivered twice (delivery is at-least-once) does not double the wait.
+///
+/// A wait longer than DRAIN_TIMEOUT_SECONDS is capped, not refused: a refused hook would start
+/// no announce phase at all (the kubelet logs FailedPreStopHook and sends SIGTERM at once, the
+/// failure drain.md §0.2 describes for a broken exec preStop).
 async fn prestop(s: &Arc<AppState>, query: Option<&str>) -> Response<Body> {
-    let cap = s.config.drain_timeout.as_secs_f64();
-    let wait = match query::seconds_param(query, "seconds", cap) {
-        Ok(Some(d)) => d,
+    // Only non-numbers (and absurd numbers, past a year) are refused.
+    const MAX_SECONDS: f64 = 365.0 * 86_400.0;
+    let wait = match query::seconds_param(query, "seconds", MAX_SECONDS) {
+        Ok(Some(d)) => d.min(s.config.drain_timeout),
         Ok(None) => s.config.drain_delay,
         Err(e) => return unprocessable(&e),
     };
