@@ -95,7 +95,8 @@ pub fn usage() -> String {
     }
     s.push_str(
         "\nEXIT CODES:\n    0 drained in time   1 drain deadline cut connections (or a failed healthcheck)\n    \
-         2 bad configuration or usage   130/143 second SIGINT/SIGTERM during the drain\n",
+         2 bad configuration or usage   3 could not start (e.g. the port is taken)\n    \
+         130/143 second SIGINT/SIGTERM during the drain\n",
     );
     s
 }

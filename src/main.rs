@@ -14,8 +14,9 @@ use hello_world::{healthcheck, log_at, serve, signal, AppState};
 
 /// Bad configuration or usage.
 const EXIT_USAGE: i32 = 2;
-/// The server could not start (the port is taken, say).
-const EXIT_START_FAILED: i32 = 1;
+/// The server could not start (the port is taken, say). Distinct from 1, which means the drain
+/// deadline cut connections, so an orchestrator's exit code tells the two apart.
+const EXIT_START_FAILED: i32 = 3;
 
 fn main() {
     // First of all, before anything can fail or take time: as PID 1 the process would ignore a
