@@ -186,7 +186,10 @@ impl App {
         let given = req
             .headers()
             .get(header::AUTHORIZATION)
-            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+            .map(HeaderValue::as_bytes)
+            // The scheme is case-insensitive (RFC 9110 §11.1); FastAPI's HTTPBearer agrees.
+            .filter(|v| v.len() >= 7 && v[..7].eq_ignore_ascii_case(b"Bearer "))
+            .map(|v| &v[7..]);
         match given {
             Some(g) if ct_eq(g, token.as_bytes()) => None,
             _ => {
