@@ -441,7 +441,14 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
         // Timers cost a little per request; only routes that can wait get one.
         let can_wait = matches!(route, Route::Slow | Route::PreStop) || !req.body().is_end_stream();
         let timeout = state.config.limits.request_timeout;
-        let fut = CatchUnwind(self.handler.handle(route, req));
+        // A handler may also panic while building its future; that panic is re-raised inside
+        // the future so that it becomes the same 500 (and is not reported twice by the hook).
+        let handler = &self.handler;
+        let fut = CatchUnwind(
+            catch_unwind(AssertUnwindSafe(|| handler.handle(route, req))).unwrap_or_else(
+                |payload| Box::pin(async move { std::panic::resume_unwind(payload) }),
+            ),
+        );
         let peer = self.peer;
         Box::pin(async move {
             let outcome = if can_wait {
