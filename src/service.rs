@@ -423,6 +423,7 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
         let route = routes::resolve(req.uri().path());
         let method = routes::method_index(req.method());
         let http1 = req.version() <= Version::HTTP_11;
+        let head = req.method() == Method::HEAD;
         let access = state.config.access_log && log::enabled(Level::Info);
         let given_id = req
             .headers()
@@ -465,6 +466,11 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
                     "event" => "handler_panic", "panic" => panic.as_str(), "route" => route.template());
                 internal_error()
             });
+            if head {
+                // hyper drops a HEAD answer's body on HTTP/1 but sends it as DATA frames on
+                // HTTP/2, which clients reject (RFC 9113 §8.1.1). The headers stay GET's.
+                *rsp.body_mut() = Body::default();
+            }
             if state.phase() >= Phase::Draining {
                 // R8/R13: while draining, every HTTP/1 answer is the connection's last.
                 if http1 {
