@@ -209,6 +209,16 @@ impl Drop for Server {
     }
 }
 
+/// Kills the process if the test ends (or panics) before it exited: no leaked servers.
+struct Reap(Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn sigterm(child: &Child) {
     let st = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -661,16 +671,18 @@ fn access_log_false_keeps_application_lines() {
 #[test]
 fn log_level_warning_removes_info_lines() {
     let port = free_port().to_string();
-    let mut child = command(
-        &[],
-        &[
-            ("HOST", "127.0.0.1"),
-            ("PORT", &port),
-            ("LOG_LEVEL", "WARNING"),
-        ],
-    )
-    .spawn()
-    .unwrap();
+    let mut child = Reap(
+        command(
+            &[],
+            &[
+                ("HOST", "127.0.0.1"),
+                ("PORT", &port),
+                ("LOG_LEVEL", "WARNING"),
+            ],
+        )
+        .spawn()
+        .unwrap(),
+    );
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     // No `listening` line at this level: wait for the port instead.
     let t0 = Instant::now();
@@ -685,11 +697,17 @@ fn log_level_warning_removes_info_lines() {
         http(addr, "GET", target, &[]);
     }
     http(addr, "POST", "/admin/toggle-ready", &[]);
-    sigterm(&child);
-    let status = wait_exit(&mut child, Duration::from_secs(10));
+    sigterm(&child.0);
+    let status = wait_exit(&mut child.0, Duration::from_secs(10));
     assert_eq!(status.code(), Some(0));
     let mut out = Vec::new();
-    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    child
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap();
     for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         let v = parse_line(line);
         assert_ne!(v["level"], "INFO", "{v}");
@@ -831,10 +849,12 @@ fn clean_exit_loses_no_line() {
 /// reported by a `log_lines_dropped` warning once stdout moves again; the exit is still clean.
 #[test]
 fn blocked_stdout_drops_and_counts_lines_but_never_stalls_requests() {
-    let mut child = command(&[], &[("HOST", "127.0.0.1"), ("PORT", "0")])
-        .spawn()
-        .unwrap();
-    let mut stdout: BufReader<ChildStdout> = BufReader::new(child.stdout.take().unwrap());
+    let mut child = Reap(
+        command(&[], &[("HOST", "127.0.0.1"), ("PORT", "0")])
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdout: BufReader<ChildStdout> = BufReader::new(child.0.stdout.take().unwrap());
     // Read only up to the listening line, then stop reading: the pipe (64 KiB) fills, the
     // writer thread blocks in write(2), and the logger's 4 MiB buffer fills behind it.
     let addr: SocketAddr = {
@@ -929,7 +949,7 @@ fn blocked_stdout_drops_and_counts_lines_but_never_stalls_requests() {
         reported > 0 && reported as f64 <= dropped + 1.0,
         "{reported} vs {dropped}"
     );
-    sigterm(&child);
+    sigterm(&child.0);
     loop {
         match lines.recv_timeout(Duration::from_secs(10)) {
             Ok(v) => seen.push(v),
@@ -938,7 +958,7 @@ fn blocked_stdout_drops_and_counts_lines_but_never_stalls_requests() {
         }
     }
     assert_eq!(
-        wait_exit(&mut child, Duration::from_secs(5)).code(),
+        wait_exit(&mut child.0, Duration::from_secs(5)).code(),
         Some(0)
     );
     assert_eq!(seen.last().unwrap()["event"], "drained", "the last line");
