@@ -510,8 +510,20 @@ fn valid_request_id(v: &HeaderValue) -> bool {
 
 fn new_request_id() -> HeaderValue {
     let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    HeaderValue::from_str(&format!("{:08x}-{n:x}", std::process::id()))
+    HeaderValue::from_str(&format!("{:08x}-{n:x}", id_prefix()))
         .expect("hex digits and a dash are a valid header value")
+}
+
+/// The per-process prefix. In a container every replica's process is PID 1, so the PID alone
+/// gave every pod of a Deployment the same ids; the start instant's nanoseconds set them apart.
+fn id_prefix() -> u32 {
+    static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *PREFIX.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        nanos ^ std::process::id().rotate_left(16)
+    })
 }
 
 fn access_log(

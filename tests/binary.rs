@@ -972,3 +972,46 @@ fn blocked_stdout_drops_and_counts_lines_but_never_stalls_requests() {
         "every drop reported: {total_reported} < {dropped}"
     );
 }
+
+/// Generated request ids differ between replicas even though, in a container, every replica's
+/// process is PID 1 (the id prefix used to be the PID: every pod issued `00000001-1` first).
+/// Runs two servers as PID 1 of their own PID namespace with `unshare` (util-linux).
+#[test]
+fn generated_request_ids_differ_between_pid_1_replicas() {
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let port = free_port().to_string();
+        let mut c = Command::new("unshare");
+        c.args(["--pid", "--fork", "--kill-child", BIN])
+            .env_clear()
+            .envs([("HOST", "127.0.0.1"), ("PORT", port.as_str())])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let guard = Reap(c.spawn().unwrap_or_else(|e| {
+            panic!("this test needs `unshare` (apt-get install util-linux): {e}")
+        }));
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let t0 = Instant::now();
+        while TcpStream::connect(addr).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "the server under `unshare --pid` did not start (is unsharing allowed here?)"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+        let (_, head, _) = http(addr, "GET", "/health/live", &[]);
+        let id = head
+            .lines()
+            .find_map(|l| l.strip_prefix("x-request-id: "))
+            .expect("a generated id")
+            .to_owned();
+        ids.push(id);
+        // `unshare` leaves SIGTERM to its child; Reap's SIGKILL ends both (--kill-child).
+        drop(guard);
+    }
+    assert_ne!(
+        ids[0], ids[1],
+        "two PID-1 replicas generated the same request id"
+    );
+}
