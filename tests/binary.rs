@@ -134,7 +134,7 @@ fn is_rfc3339_micros_utc(ts: &str) -> bool {
 struct Server {
     child: Child,
     addr: SocketAddr,
-    lines: Receiver<Value>,
+    lines: Lines,
     /// Every line seen so far, in order.
     seen: Vec<Value>,
 }
@@ -227,8 +227,20 @@ fn sigterm(child: &Child) {
     assert!(st.success());
 }
 
-/// A thread that parses (and checks) every stdout line and sends it on.
-fn read_lines<R: BufRead + Send + 'static>(mut r: R) -> Receiver<Value> {
+/// Stdout lines, parsed and checked by a reader thread. A malformed line fails the test at the
+/// next receive (a panic in the reader thread alone would only look like a closed stdout).
+struct Lines(Receiver<Result<Value, String>>);
+
+impl Lines {
+    fn recv_timeout(&self, limit: Duration) -> Result<Value, RecvTimeoutError> {
+        match self.0.recv_timeout(limit)? {
+            Ok(v) => Ok(v),
+            Err(bad) => panic!("malformed log line: {bad}"),
+        }
+    }
+}
+
+fn read_lines<R: BufRead + Send + 'static>(mut r: R) -> Lines {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let mut buf = Vec::new();
@@ -237,19 +249,20 @@ fn read_lines<R: BufRead + Send + 'static>(mut r: R) -> Receiver<Value> {
             match r.read_until(b'\n', &mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
-                    assert_eq!(
-                        buf.pop(),
-                        Some(b'\n'),
-                        "a line ends with a newline: {buf:?}"
-                    );
-                    if tx.send(parse_line(&buf)).is_err() {
+                    let line = buf.clone();
+                    let checked = std::panic::catch_unwind(move || {
+                        assert_eq!(line.last(), Some(&b'\n'), "a line ends with a newline");
+                        parse_line(&line[..line.len() - 1])
+                    })
+                    .map_err(|_| format!("{:?}", String::from_utf8_lossy(&buf)));
+                    if tx.send(checked).is_err() {
                         break;
                     }
                 }
             }
         }
     });
-    rx
+    Lines(rx)
 }
 
 /// One HTTP/1.1 exchange on a fresh connection (`Connection: close` is added): status, lower-
