@@ -295,6 +295,7 @@ fn split_answer(answer: &[u8]) -> (u16, String, String) {
 fn raw(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
     let _ = s.write_all(bytes);
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
@@ -822,6 +823,7 @@ fn clean_exit_loses_no_line() {
     let n = 300;
     let mut s = TcpStream::connect(srv.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut batch = Vec::new();
     for i in 0..n {
         let close = if i == n - 1 {
@@ -897,6 +899,7 @@ fn blocked_stdout_drops_and_counts_lines_but_never_stalls_requests() {
             thread::spawn(move || {
                 let mut s = TcpStream::connect(addr).unwrap();
                 s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
                 let mut r = BufReader::new(s.try_clone().unwrap());
                 let mut worst = Duration::ZERO;
                 let mut buf = String::new();
