@@ -9,6 +9,7 @@
 //!   line and runtime choice; tutorial lines (`/slow`, toggle-ready); no token in the logs
 //! - log policy: a blocked stdout never stalls requests; dropped lines are counted and
 //!   reported; a clean exit loses nothing and `drained` is the last line
+//! - request ids: generated ids differ between replicas that all run as PID 1 (`unshare`)
 //!
 //! Servers run with `HOST=127.0.0.1 PORT=0`; the `listening` event gives the bound address.
 //! Every wait is bounded: a hang fails the test, and [`Server`]'s `Drop` kills the process.
