@@ -186,7 +186,10 @@ impl App {
         let given = req
             .headers()
             .get(header::AUTHORIZATION)
-            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+            .map(HeaderValue::as_bytes)
+            // The scheme is case-insensitive (RFC 9110 §11.1); FastAPI's HTTPBearer agrees.
+            .filter(|v| v.len() >= 7 && v[..7].eq_ignore_ascii_case(b"Bearer "))
+            .map(|v| &v[7..]);
         match given {
             Some(g) if ct_eq(g, token.as_bytes()) => None,
             _ => {
@@ -425,6 +428,7 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
         let route = routes::resolve(req.uri().path());
         let method = routes::method_index(req.method());
         let http1 = req.version() <= Version::HTTP_11;
+        let head = req.method() == Method::HEAD;
         let access = state.config.access_log && log::enabled(Level::Info);
         let given_id = req
             .headers()
@@ -443,7 +447,14 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
         // Timers cost a little per request; only routes that can wait get one.
         let can_wait = matches!(route, Route::Slow | Route::PreStop) || !req.body().is_end_stream();
         let timeout = state.config.limits.request_timeout;
-        let fut = CatchUnwind(self.handler.handle(route, req));
+        // A handler may also panic while building its future; that panic is re-raised inside
+        // the future so that it becomes the same 500 (and is not reported twice by the hook).
+        let handler = &self.handler;
+        let fut = CatchUnwind(
+            catch_unwind(AssertUnwindSafe(|| handler.handle(route, req))).unwrap_or_else(
+                |payload| Box::pin(async move { std::panic::resume_unwind(payload) }),
+            ),
+        );
         let peer = self.peer;
         Box::pin(async move {
             let outcome = if can_wait {
@@ -460,6 +471,11 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
                     "event" => "handler_panic", "panic" => panic.as_str(), "route" => route.template());
                 internal_error()
             });
+            if head {
+                // hyper drops a HEAD answer's body on HTTP/1 but sends it as DATA frames on
+                // HTTP/2, which clients reject (RFC 9113 §8.1.1). The headers stay GET's.
+                *rsp.body_mut() = Body::default();
+            }
             if state.phase() >= Phase::Draining {
                 // R8/R13: while draining, every HTTP/1 answer is the connection's last.
                 if http1 {
@@ -499,8 +515,20 @@ fn valid_request_id(v: &HeaderValue) -> bool {
 
 fn new_request_id() -> HeaderValue {
     let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    HeaderValue::from_str(&format!("{:08x}-{n:x}", std::process::id()))
+    HeaderValue::from_str(&format!("{:08x}-{n:x}", id_prefix()))
         .expect("hex digits and a dash are a valid header value")
+}
+
+/// The per-process prefix. In a container every replica's process is PID 1, so the PID alone
+/// gave every pod of a Deployment the same ids; the start instant's nanoseconds set them apart.
+fn id_prefix() -> u32 {
+    static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *PREFIX.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        nanos ^ std::process::id().rotate_left(16)
+    })
 }
 
 fn access_log(
