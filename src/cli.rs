@@ -83,7 +83,7 @@ pub fn usage() -> String {
          USAGE:\n\
          \x20   hello-world [serve]                        serve HTTP (the default)\n\
          \x20   hello-world healthcheck [--timeout S] [URL]\n\
-         \x20                                              GET URL (default http://127.0.0.1:$PORT/health/live);\n\
+         \x20                                              GET URL (default: this server's /health/live, from HOST and PORT);\n\
          \x20                                              exit 0 on 2xx, 1 otherwise; timeout 2 s\n\
          \x20   hello-world sleep SECONDS                  sleep, exit 0 (a preStop exec for distroless)\n\
          \x20   hello-world --version | --help\n\n\

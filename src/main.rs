@@ -73,7 +73,17 @@ fn run_healthcheck(url: Option<String>, timeout: Duration) -> i32 {
     let url = match url {
         Some(u) => u,
         None => match Config::from_env() {
-            Ok(c) => format!("http://127.0.0.1:{}/health/live", c.port),
+            Ok(c) => {
+                // Where this server listens: its own address, or loopback of the same family
+                // when it listens on all addresses.
+                let host = match c.host {
+                    std::net::IpAddr::V4(a) if a.is_unspecified() => "127.0.0.1".to_owned(),
+                    std::net::IpAddr::V6(a) if a.is_unspecified() => "[::1]".to_owned(),
+                    std::net::IpAddr::V6(a) => format!("[{a}]"),
+                    a => a.to_string(),
+                };
+                format!("http://{host}:{}/health/live", c.port)
+            }
             Err(e) => {
                 eprintln!("hello-world healthcheck: {e}");
                 return EXIT_USAGE;

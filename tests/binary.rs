@@ -519,6 +519,36 @@ fn healthcheck_exit_codes() {
     assert_eq!(srv.terminate().code(), Some(0));
 }
 
+/// Without a URL, `healthcheck` asks the address the server itself listens on: with
+/// `HOST=::1` that is `[::1]`, not IPv4 loopback.
+#[test]
+fn healthcheck_default_url_follows_host() {
+    let port = free_port().to_string();
+    let mut child = command(&[], &[("HOST", "::1"), ("PORT", &port)])
+        .spawn()
+        .unwrap();
+    let lines = read_lines(BufReader::new(child.stdout.take().unwrap()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let v = lines
+            .recv_timeout(left)
+            .expect("a listening line within 10 s");
+        if v["event"] == "listening" {
+            break;
+        }
+    }
+    let env = [("HOST", "::1"), ("PORT", port.as_str())];
+    let r = run(&["healthcheck"], &env);
+    assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("http://[::1]:"), "{}", r.stdout);
+    sigterm(&child);
+    assert_eq!(
+        wait_exit(&mut child, Duration::from_secs(5)).code(),
+        Some(0)
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Logs
 // ---------------------------------------------------------------------------------------------
