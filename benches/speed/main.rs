@@ -688,6 +688,15 @@ fn table(runs: &[Run], rss: &[Rss], startup: &[f64], size: u64) -> Vec<Row> {
     rows
 }
 
+/// `1.02M`, `250k`.
+fn millions(n: u64) -> String {
+    if n >= 1_000_000 {
+        format!("{:.2}M", n as f64 / 1e6)
+    } else {
+        format!("{}k", n / 1000)
+    }
+}
+
 fn verdict(pass: Option<bool>) -> &'static str {
     match pass {
         Some(true) => "PASS",
