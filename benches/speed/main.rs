@@ -20,7 +20,8 @@
 //! Results: a table on stdout, `benches/results/speed.json` and `benches/results/SPEED.md`.
 //! Knobs (environment): `SPEED_SECONDS` (10), `SPEED_ROUNDS` (3), `SPEED_RSS_REQUESTS`
 //! (1000000), `SPEED_LOAD_WAIT` (seconds to wait for the machine to calm down, 120),
-//! `SPEED_SKIP_BUILD=1` (use the binaries already in `target/`).
+//! `SPEED_SKIP_BUILD=1` (use the binaries already in `target/`), `SPEED_PARTS` (a comma list of
+//! `throughput,memory,startup`, all by default; for quick iterations only).
 //!
 //! Every wait is bounded; the bench signals only the processes it started, by PID.
 
@@ -49,6 +50,8 @@ struct Knobs {
     rss_requests: u64,
     load_wait: u64,
     skip_build: bool,
+    /// Which parts to run: `throughput`, `memory`, `startup` (the size check always runs).
+    parts: Vec<String>,
 }
 
 fn env_num(name: &str, default: u64) -> u64 {
@@ -129,6 +132,11 @@ fn main() {
         rss_requests: env_num("SPEED_RSS_REQUESTS", 1_000_000),
         load_wait: env_num("SPEED_LOAD_WAIT", 120),
         skip_build: std::env::var("SPEED_SKIP_BUILD").is_ok_and(|v| v == "1"),
+        parts: std::env::var("SPEED_PARTS")
+            .unwrap_or_else(|_| "throughput,memory,startup".into())
+            .split(',')
+            .map(str::to_owned)
+            .collect(),
     };
     preflight();
     wrk::self_check();
@@ -144,9 +152,22 @@ fn main() {
     let machine = machine_facts(load_before_wait, waited);
     println!("{}", machine.summary);
 
-    let runs = throughput(&bins, &work, &knobs);
-    let rss = memory(&bins.musl, &work, knobs.rss_requests);
-    let startup = startup(&bins.musl, &work);
+    let part = |name: &str| knobs.parts.iter().any(|p| p == name);
+    let runs = if part("throughput") {
+        throughput(&bins, &work, &knobs)
+    } else {
+        Vec::new()
+    };
+    let rss = if part("memory") {
+        memory(&bins.musl, &work, knobs.rss_requests)
+    } else {
+        Vec::new()
+    };
+    let startup = if part("startup") {
+        startup(&bins.musl, &work)
+    } else {
+        Vec::new()
+    };
     let size = binary_size(&bins.musl, &work);
     let load_end = procs::load1();
 
@@ -482,8 +503,11 @@ struct Rss {
     requests: u64,
 }
 
+/// (label, key, CPU to pin to, environment) of one memory measurement.
+type Setup<'a> = (&'a str, &'a str, Option<&'a str>, &'a [(&'a str, &'a str)]);
+
 fn memory(musl: &Path, work: &Path, requests: u64) -> Vec<Rss> {
-    let setups: [(&str, &str, Option<&str>, &[(&str, &str)]); 2] = [
+    let setups: [Setup; 2] = [
         (
             "WORKERS=1, pinned to CPU 0",
             "workers_1",
@@ -591,6 +615,58 @@ fn binary_size(musl: &Path, work: &Path) -> u64 {
 
 fn table(runs: &[Run], rss: &[Rss], startup: &[f64], size: u64) -> Vec<Row> {
     let mut rows = Vec::new();
+    if !runs.is_empty() {
+        throughput_rows(&mut rows, runs);
+    }
+    for r in rss {
+        rows.push(row(
+            &format!("idle RSS, musl, {}", r.label),
+            "<= 2.00 MiB",
+            format!(
+                "{:.2} MiB ({} threads)",
+                r.idle_kib as f64 / 1024.0,
+                r.threads
+            ),
+            Some(r.idle_kib as f64 <= 2.0 * 1024.0),
+        ));
+        rows.push(row(
+            &format!(
+                "RSS after {} requests, musl, {}",
+                millions(r.requests),
+                r.label
+            ),
+            "<= 4.00 MiB",
+            format!(
+                "{:.2} MiB (peak {:.2} MiB)",
+                r.after_kib as f64 / 1024.0,
+                r.peak_kib as f64 / 1024.0,
+            ),
+            Some(r.after_kib as f64 <= 4.0 * 1024.0),
+        ));
+    }
+    if !startup.is_empty() {
+        let start_ms = median(startup.to_vec());
+        rows.push(row(
+            "exec -> first 200 /health/ready (median of 10)",
+            "<= 10 ms",
+            format!(
+                "{start_ms:.2} ms (min {:.2}, max {:.2})",
+                startup.iter().copied().fold(f64::INFINITY, f64::min),
+                startup.iter().copied().fold(0.0, f64::max)
+            ),
+            Some(start_ms <= 10.0),
+        ));
+    }
+    rows.push(row(
+        "stripped musl release binary",
+        "<= 2.50 MiB",
+        format!("{:.2} MiB ({size} bytes)", size as f64 / MIB),
+        Some(size as f64 <= 2.5 * MIB),
+    ));
+    rows
+}
+
+fn throughput_rows(rows: &mut Vec<Row>, runs: &[Run]) {
     let bare_rps = med(runs, Kind::Bare, |r| r.report.rps);
     let bare_p99 = med(runs, Kind::Bare, |r| r.report.p99_us);
     let bare_cpu = med(runs, Kind::Bare, |r| r.cpu_us_per_req);
@@ -637,55 +713,11 @@ fn table(runs: &[Run], rss: &[Rss], startup: &[f64], size: u64) -> Vec<Row> {
         "access log: a line per request",
         "every request",
         format!(
-            "{access} access + {hello} hello lines / {answered} answered ({wrk_seen} seen by wrk)"
+            "{access} access + {hello} hello lines / {answered} answered \
+             (wrk counted {wrk_seen}; the rest are warm-up)"
         ),
         Some(access == answered && hello == answered && answered >= wrk_seen),
     ));
-    for r in rss {
-        rows.push(row(
-            &format!("idle RSS, musl, {}", r.label),
-            "<= 2.00 MiB",
-            format!(
-                "{:.2} MiB ({} threads)",
-                r.idle_kib as f64 / 1024.0,
-                r.threads
-            ),
-            Some(r.idle_kib as f64 <= 2.0 * 1024.0),
-        ));
-        rows.push(row(
-            &format!(
-                "RSS after {}M requests, musl, {}",
-                r.requests / 1_000_000,
-                r.label
-            ),
-            "<= 4.00 MiB",
-            format!(
-                "{:.2} MiB (peak {:.2} MiB, {} requests)",
-                r.after_kib as f64 / 1024.0,
-                r.peak_kib as f64 / 1024.0,
-                r.requests
-            ),
-            Some(r.after_kib as f64 <= 4.0 * 1024.0),
-        ));
-    }
-    let start_ms = median(startup.to_vec());
-    rows.push(row(
-        "exec -> first 200 /health/ready (median of 10)",
-        "<= 10 ms",
-        format!(
-            "{start_ms:.2} ms (min {:.2}, max {:.2})",
-            startup.iter().copied().fold(f64::INFINITY, f64::min),
-            startup.iter().copied().fold(0.0, f64::max)
-        ),
-        Some(start_ms <= 10.0),
-    ));
-    rows.push(row(
-        "stripped musl release binary",
-        "<= 2.50 MiB",
-        format!("{:.2} MiB ({size} bytes)", size as f64 / MIB),
-        Some(size as f64 <= 2.5 * MIB),
-    ));
-    rows
 }
 
 /// `1.02M`, `250k`.
