@@ -690,6 +690,16 @@ fn throughput_rows(rows: &mut Vec<Row>, runs: &[Run]) {
             Some(ratio <= 1.5),
         ));
     }
+    let bare_p50 = med(runs, Kind::Bare, |r| r.report.p50_us);
+    for kind in [Kind::Quiet, Kind::Access] {
+        let p50 = med(runs, kind, |r| r.report.p50_us);
+        rows.push(row(
+            &format!("p50 latency, {} / bare", kind.name()),
+            "(reported)",
+            format!("{:.2}x ({p50:.0} us / {bare_p50:.0} us)", p50 / bare_p50),
+            None,
+        ));
+    }
     for kind in [Kind::Quiet, Kind::Access] {
         let cpu = med(runs, kind, |r| r.cpu_us_per_req);
         rows.push(row(
@@ -899,11 +909,16 @@ fn write_results(
         md,
         "Produced by `{COMMAND}` (benches/speed/main.rs); do not edit by hand.\n"
     );
+    let calm = if m.load_after_wait < m.nproc as f64 {
+        "it had dropped below the CPU count"
+    } else {
+        "the bound; it never dropped below the CPU count"
+    };
     let _ = writeln!(
         md,
         "- Machine: {} CPUs, {}, Linux {}; {}; commit {}.\n- Load average (1 min): {:.2} at start, \
-         {:.2} when measuring began (after waiting {:.0} s for it to drop below the CPU count), \
-         {:.2} at the end. The machine is shared: absolute numbers are noisy, ratios less so.\n\
+         {:.2} when measuring began (after waiting {:.0} s: {calm}), {:.2} at the end. On a \
+         shared machine absolute numbers are noisy; the side-by-side ratios much less so.\n\
          - Throughput: server pinned to CPU 0, `taskset -c 1 wrk -t1 -c{CONNECTIONS} -d<N>s --latency \
          http://127.0.0.1:<port>/`; {} rounds of each server, interleaved; medians.\n",
         m.nproc,
