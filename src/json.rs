@@ -13,7 +13,7 @@ pub fn push_str(out: &mut String, s: &str) {
     out.reserve(bytes.len() + 2);
     out.push('"');
     // Fast path: printable ASCII without `"` or `\` — nearly every string a log line holds —
-    // goes in as is. `fold` rather than `all`: no early exit, so the check compiles to SIMD.
+    // goes in with one check per byte and one copy, instead of the escaping loop below.
     if bytes.iter().fold(true, |ok, &b| ok & plain(b)) {
         out.push_str(s);
         out.push('"');
