@@ -302,8 +302,12 @@ impl Logger {
             DROPPED_TOTAL.fetch_add(1, Ordering::Relaxed);
             return;
         }
+        let before = p.buf.len();
         p.buf.extend_from_slice(bytes);
-        if p.buf.len() >= FLUSH_AT {
+        // Wake the writer once, when the batch crosses FLUSH_AT: every notify is a futex system
+        // call, and while the writer is busy or between batches the buffer stays above the
+        // mark, so notifying on every line cost the request path a syscall per line.
+        if before < FLUSH_AT && p.buf.len() >= FLUSH_AT {
             self.wake.notify_one();
         }
     }
