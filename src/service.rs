@@ -11,14 +11,14 @@ use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body as _, Bytes, Incoming};
-use hyper::header::{self, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode, Version};
+use hyper::header::{self, HeaderName, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 
 use crate::json::{self, Obj};
 use crate::log::{self, Level, Value};
@@ -385,17 +385,25 @@ impl Handler for App {
 #[derive(Clone)]
 pub struct Observed<H> {
     handler: H,
-    peer: SocketAddr,
+    /// The peer's address as the access log writes it, formatted once per connection.
+    peer: Arc<str>,
 }
 
 impl<H: Handler> Observed<H> {
     pub fn new(handler: H, peer: SocketAddr) -> Self {
-        Observed { handler, peer }
+        Observed {
+            handler,
+            peer: peer.to_string().into(),
+        }
     }
 }
 
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
 /// Request ids for requests that bring none: a per-process prefix and a sequence number.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+/// The per-process prefix (the PID in hex), computed once: `getpid` is a system call.
+static ID_PREFIX: OnceLock<String> = OnceLock::new();
 
 /// Decrements `http_requests_in_flight` however the request ends: answered, panicked, or
 /// dropped because its connection was cut at the drain deadline.
@@ -410,7 +418,8 @@ impl Drop for InFlight {
 /// What the access log records about a request, captured before the handler consumes it.
 struct AccessInfo {
     method: Method,
-    target: String,
+    /// The request target; cloning a parsed `Uri` shares its bytes instead of copying them.
+    uri: Uri,
     version: Version,
     user_agent: Option<HeaderValue>,
 }
@@ -432,15 +441,12 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
         let access = state.config.access_log && log::enabled(Level::Info);
         let given_id = req
             .headers()
-            .get("x-request-id")
+            .get(&X_REQUEST_ID)
             .filter(|v| valid_request_id(v))
             .cloned();
         let info = access.then(|| AccessInfo {
             method: req.method().clone(),
-            target: req
-                .uri()
-                .path_and_query()
-                .map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned()),
+            uri: req.uri().clone(),
             version: req.version(),
             user_agent: req.headers().get(header::USER_AGENT).cloned(),
         });
@@ -455,7 +461,7 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
                 |payload| Box::pin(async move { std::panic::resume_unwind(payload) }),
             ),
         );
-        let peer = self.peer;
+        let peer = Arc::clone(&self.peer);
         Box::pin(async move {
             let outcome = if can_wait {
                 match tokio::time::timeout(timeout, fut).await {
@@ -490,13 +496,13 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
                 None => None,
             };
             if let Some(id) = &id {
-                rsp.headers_mut().insert("x-request-id", id.clone());
+                rsp.headers_mut().insert(X_REQUEST_ID, id.clone());
             }
             let took = start.elapsed();
-            let status = rsp.status().as_u16();
-            state.metrics.record(route, method, status, took);
+            let status = rsp.status();
+            state.metrics.record(route, method, status.as_u16(), took);
             if let Some(info) = info {
-                access_log(&info, status, took, body_len(&rsp), peer, id.as_ref());
+                access_log(&info, status, took, body_len(&rsp), &peer, id.as_ref());
             }
             drop(guard);
             Ok(rsp)
@@ -515,7 +521,12 @@ fn valid_request_id(v: &HeaderValue) -> bool {
 
 fn new_request_id() -> HeaderValue {
     let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    HeaderValue::from_str(&format!("{:08x}-{n:x}", id_prefix()))
+    let prefix = ID_PREFIX.get_or_init(|| format!("{:08x}-", id_prefix()));
+    let mut id = String::with_capacity(prefix.len() + 16);
+    id.push_str(prefix);
+    let _ = std::fmt::Write::write_fmt(&mut id, format_args!("{n:x}"));
+    // From the `String`'s own allocation: no second copy.
+    HeaderValue::from_maybe_shared(Bytes::from(id))
         .expect("hex digits and a dash are a valid header value")
 }
 
@@ -533,10 +544,10 @@ fn id_prefix() -> u32 {
 
 fn access_log(
     info: &AccessInfo,
-    status: u16,
+    status: StatusCode,
     took: Duration,
     bytes: u64,
-    peer: SocketAddr,
+    peer: &str,
     id: Option<&HeaderValue>,
 ) {
     let version = match info.version {
@@ -544,8 +555,25 @@ fn access_log(
         Version::HTTP_2 => "HTTP/2",
         _ => "HTTP/1.1",
     };
-    let message = format!("\"{} {} {version}\" {status}", info.method, info.target);
-    let peer = peer.to_string();
+    let target = info
+        .uri
+        .path_and_query()
+        .map_or_else(|| info.uri.path(), |pq| pq.as_str());
+    // `"GET / HTTP/1.1" 200`, assembled without `format!` (this runs for every request).
+    let method = info.method.as_str();
+    let mut message = String::with_capacity(method.len() + target.len() + version.len() + 8);
+    for part in [
+        "\"",
+        method,
+        " ",
+        target,
+        " ",
+        version,
+        "\" ",
+        status.as_str(),
+    ] {
+        message.push_str(part);
+    }
     log::log(
         Level::Info,
         "access",
@@ -553,8 +581,8 @@ fn access_log(
         &[
             ("event", Value::Str("request")),
             ("method", Value::Str(info.method.as_str())),
-            ("path", Value::Str(&info.target)),
-            ("status", Value::U64(u64::from(status))),
+            ("path", Value::Str(target)),
+            ("status", Value::U64(u64::from(status.as_u16()))),
             (
                 "duration_ms",
                 Value::F64((took.as_micros() as f64) / 1000.0),
@@ -567,7 +595,7 @@ fn access_log(
                     bytes
                 }),
             ),
-            ("remote_addr", Value::Str(&peer)),
+            ("remote_addr", Value::Str(peer)),
             (
                 "user_agent",
                 Value::Bytes(info.user_agent.as_ref().map_or(b"", |v| v.as_bytes())),
