@@ -367,6 +367,7 @@ pub fn read_error_log(dir: &Path) -> Vec<ErrorEntry> {
     let text = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
     text.lines()
         .filter(|l| l.contains("[error]") || l.contains("[crit]") || l.contains("[emerg]"))
+        .filter(|l| !l.contains("bench-warmup"))
         .map(|l| {
             let kind = if l.contains("upstream prematurely closed") {
                 "upstream_prematurely_closed"

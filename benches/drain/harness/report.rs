@@ -107,7 +107,8 @@ impl ScenarioResult {
                 *s.unexpected.entry(k).or_default() += 1;
             }
         }
-        for a in &self.access {
+        // Only the load's requests (they carry an id); the harness's own warm-up is excluded.
+        for a in self.access.iter().filter(|a| a.id.is_some()) {
             for (addr, st) in &a.attempts {
                 if matches!(st.as_str(), "502" | "503" | "504") {
                     s.upstream_errors += 1;

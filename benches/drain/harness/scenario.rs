@@ -88,6 +88,8 @@ pub struct Options {
 /// Cluster seconds of load before the action and after the last pod exited.
 const WARMUP: f64 = 5.0;
 const COOLDOWN: f64 = 5.0;
+/// The harness's own "does nginx route yet" request; excluded from every count.
+pub const WARMUP_PATH: &str = "/health/live?bench-warmup";
 /// Client timeout margin (cluster seconds) on top of a request's expected duration.
 const CLIENT_TIMEOUT: f64 = 10.0;
 
@@ -541,8 +543,22 @@ async fn drive(
         || names.iter().all(|n| endpoints.contains(n)),
     )
     .await?;
+    // `applied` is stamped when nginx gets SIGHUP; its new workers take a few ms more. Only
+    // start the load once a request through nginx reaches a backend.
+    let mut through = false;
+    for _ in 0..200 {
+        if pod::http_get(nginx.addr, WARMUP_PATH, Duration::from_secs(1)).await == Ok(200) {
+            through = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if !through {
+        return Err("nginx never routed to the first pods".into());
+    }
 
-    let slow_wall = (sc.slow_seconds / clock.scale).max(0.1);
+    // `/slow` takes whole seconds.
+    let slow_wall = (sc.slow_seconds / clock.scale).round().max(1.0);
     let spec = LoadSpec {
         rate: opts.rate,
         slow_seconds: slow_wall,

@@ -157,7 +157,7 @@ pub fn render(r: &ScenarioResult, s: &Summary) -> String {
             xx = x(out.t)
         );
     }
-    for a in &r.access {
+    for a in r.access.iter().filter(|a| a.id.is_some()) {
         for (addr, st) in &a.attempts {
             if matches!(st.as_str(), "502" | "503" | "504") {
                 let pod = by_addr.get(addr).map(|p| p.0.as_str()).unwrap_or(addr);
