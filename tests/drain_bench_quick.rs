@@ -102,10 +102,16 @@ spec:
         r#"exec: {command: ["/bin/sh", "-c", "sleep 10"]}"#,
         r#"exec: {command: ["/hello-world", "sleep", "10"]}"#,
     );
-    assert_eq!(parse_manifests(&ours).unwrap().pre_stop, PreStop::ExecSleep(10.0));
+    assert_eq!(
+        parse_manifests(&ours).unwrap().pre_stop,
+        PreStop::ExecSleep(10.0)
+    );
     let sleep = y.replace(
         r#"exec: {command: ["/bin/sh", "-c", "sleep 10"]}"#,
         "sleep: {seconds: 10}",
     );
-    assert_eq!(parse_manifests(&sleep).unwrap().pre_stop, PreStop::Sleep(10.0));
+    assert_eq!(
+        parse_manifests(&sleep).unwrap().pre_stop,
+        PreStop::Sleep(10.0)
+    );
 }

@@ -27,6 +27,9 @@ use super::{send_signal, Clock, Rng};
 
 pub const NGINX: &str = "/usr/sbin/nginx";
 
+/// Seconds from SIGHUP until a reload is effective (nginx's 100 ms master sleep + fork).
+const RELOAD_LEAD: f64 = 0.135;
+
 /// A private nginx master process (own prefix dir, own port).
 pub struct Nginx {
     pub dir: PathBuf,
@@ -84,12 +87,32 @@ impl Nginx {
         ))
     }
 
-    /// Points the upstream at `backends` and reloads (the new workers take over within ms).
-    pub fn apply(&self, backends: &[SocketAddr]) -> Result<(), String> {
+    /// Points the upstream at `backends`, reloads, and returns once the reload is effective.
+    ///
+    /// On SIGHUP the master parses the config, forks new workers, sleeps 100 ms ("allow new
+    /// processes to start", `ngx_master_process_cycle`) and only then tells the old workers to
+    /// stop; until then the old workers keep routing with the previous upstreams. Waiting for a
+    /// new worker pid plus those 100 ms (and a little for the old worker to act on the signal)
+    /// makes the recorded "applied" time the moment the change really takes effect, so timing
+    /// checks and the plot are not off by a reload.
+    pub async fn apply(&self, backends: &[SocketAddr]) -> Result<(), String> {
         let tmp = self.dir.join("upstreams.conf.tmp");
         std::fs::write(&tmp, upstreams(backends)).map_err(|e| e.to_string())?;
         std::fs::rename(&tmp, self.dir.join("upstreams.conf")).map_err(|e| e.to_string())?;
-        send_signal(self.pid, libc::SIGHUP).map_err(|e| e.to_string())
+        let before = children(self.pid);
+        send_signal(self.pid, libc::SIGHUP).map_err(|e| e.to_string())?;
+        let end = tokio::time::Instant::now() + Duration::from_secs(3);
+        loop {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            if children(self.pid).iter().any(|c| !before.contains(c)) {
+                break;
+            }
+            if tokio::time::Instant::now() > end {
+                return Err("nginx started no new worker within 3 s of SIGHUP".into());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(130)).await;
+        Ok(())
     }
 
     /// Fast shutdown (SIGTERM) once the load has stopped; waits for the master to exit.
@@ -106,6 +129,35 @@ impl Nginx {
             }
         }
     }
+}
+
+/// Child pids of `pid` (nginx workers), from /proc.
+fn children(pid: u32) -> BTreeSet<u32> {
+    let direct = format!("/proc/{pid}/task/{pid}/children");
+    if let Ok(text) = std::fs::read_to_string(direct) {
+        return text
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+    }
+    // Kernels without CONFIG_PROC_CHILDREN: scan every process's parent pid.
+    let mut out = BTreeSet::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // Field 4 (ppid) follows the parenthesised command name.
+        let ppid = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            if let Ok(p) = e.file_name().to_string_lossy().parse() {
+                out.insert(p);
+            }
+        }
+    }
+    out
 }
 
 fn which(name: &str) -> Option<String> {
@@ -223,12 +275,14 @@ impl Endpoints {
         let (ap, hist, ck, everyone) = (applied.clone(), history.clone(), clock, pods.clone());
         let applier = tokio::spawn(async move {
             while let Some((observed, due, set)) = rx.recv().await {
-                let wait = due - ck.now();
+                // A reload takes effect ~RELOAD_LEAD after SIGHUP (see `Nginx::apply`): send it
+                // that much early so the change lands at its due time where possible.
+                let wait = due - RELOAD_LEAD - ck.now();
                 if wait > 0.0 {
                     tokio::time::sleep(Duration::from_secs_f64(wait)).await;
                 }
                 let addrs: Vec<SocketAddr> = set.iter().map(|p| p.addr).collect();
-                if let Err(e) = nginx.apply(&addrs) {
+                if let Err(e) = nginx.apply(&addrs).await {
                     eprintln!("drain-bench: nginx reload failed: {e}");
                 }
                 let names: BTreeSet<String> = set.iter().map(|p| p.name.clone()).collect();
@@ -343,7 +397,7 @@ pub fn read_access_log(dir: &Path, clock: &Clock) -> Vec<AccessEntry> {
             let addrs = split(f[5]);
             let stats = split(f[6]);
             Some(AccessEntry {
-                t: clock.from_unix(f[0].parse().ok()?),
+                t: clock.at_unix(f[0].parse().ok()?),
                 id: f[1].parse().ok(),
                 method: f[2].to_string(),
                 uri: f[3].to_string(),

@@ -70,7 +70,7 @@ impl Clock {
     }
 
     /// Timeline position of a Unix timestamp (nginx `$msec`).
-    pub fn from_unix(&self, unix: f64) -> f64 {
+    pub fn at_unix(&self, unix: f64) -> f64 {
         unix - self.unix0
     }
 

@@ -268,7 +268,7 @@ pub fn render(r: &ScenarioResult, s: &Summary) -> String {
             LEFT - 4.0,
             top + 13.0,
             esc(&p.name),
-            esc(&p.addr.rsplit(':').next().unwrap_or("").to_string())
+            esc(p.addr.rsplit(':').next().unwrap_or(""))
         );
         if let (Some(e), false) = (exit, code.is_empty()) {
             if e <= t_end {
