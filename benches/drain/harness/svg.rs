@@ -14,8 +14,8 @@ use super::report::{ScenarioResult, Summary};
 
 const W: f64 = 1000.0;
 const LEFT: f64 = 90.0;
-const RIGHT: f64 = 20.0;
-const TOP: f64 = 50.0;
+const RIGHT: f64 = 50.0;
+const TOP: f64 = 64.0;
 const CHART_H: f64 = 200.0;
 const ROW_H: f64 = 18.0;
 const BIN: f64 = 0.25;
@@ -63,10 +63,16 @@ pub fn render(r: &ScenarioResult, s: &Summary) -> String {
     );
     let _ = writeln!(
         o,
-        r##"<text x="{LEFT}" y="34" fill="#444">{} | preStop {} | grace {}s | propagation {}s ±{:.0}% | times ÷{} (axis: wall s)</text>"##,
-        esc(&r.scenario.title),
+        r##"<text x="{LEFT}" y="34" fill="#444">{}</text>"##,
+        esc(&r.scenario.title)
+    );
+    let _ = writeln!(
+        o,
+        r##"<text x="{LEFT}" y="50" fill="#444">preStop {} | grace {}s | DRAIN_DELAY {}s | drain timeout {}s | propagation {}s ±{:.0}% | all times ÷{} (axis: wall s)</text>"##,
         esc(&r.scenario.spec.pre_stop.label()),
         r.scenario.spec.grace_seconds,
+        r.scenario.spec.drain_delay(),
+        r.scenario.spec.drain_timeout(),
         r.scenario.propagation,
         r.scenario.jitter * 100.0,
         r.scale
@@ -75,13 +81,15 @@ pub fn render(r: &ScenarioResult, s: &Summary) -> String {
     // Requests per second by template, binned by start time.
     let by_addr: HashMap<String, (String, String)> = r.pod_of_addr();
     let nbins = (span / BIN).ceil() as usize + 1;
+    // By pod template; when every pod has the same template (readiness toggle), by pod.
+    let per_pod = r.pods.iter().all(|p| p.version == r.pods[0].version);
     let mut series: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for out in r.outcomes.iter().filter(|o| !o.lost()) {
         let label = out
             .upstream
             .as_ref()
             .and_then(|a| by_addr.get(a))
-            .map(|p| p.1.clone())
+            .map(|p| if per_pod { p.0.clone() } else { p.1.clone() })
             .unwrap_or_else(|| "?".into());
         let b = ((out.t - t_start) / BIN) as usize;
         let v = series.entry(label).or_insert_with(|| vec![0.0; nbins]);
@@ -113,9 +121,10 @@ pub fn render(r: &ScenarioResult, s: &Summary) -> String {
     }
     let _ = writeln!(
         o,
-        r#"<text x="16" y="{:.1}" transform="rotate(-90 16 {:.1})" text-anchor="middle">req/s by pod template</text>"#,
+        r#"<text x="16" y="{:.1}" transform="rotate(-90 16 {:.1})" text-anchor="middle">req/s by {}</text>"#,
         TOP + CHART_H / 2.0,
-        TOP + CHART_H / 2.0
+        TOP + CHART_H / 2.0,
+        if per_pod { "pod" } else { "pod template" }
     );
     for (i, (label, v)) in series.iter().enumerate() {
         let pts: Vec<String> = v
@@ -132,9 +141,9 @@ pub fn render(r: &ScenarioResult, s: &Summary) -> String {
         let _ = writeln!(
             o,
             r#"<rect x="{:.1}" y="{:.1}" width="10" height="10" fill="{c}"/><text x="{:.1}" y="{:.1}">{}</text>"#,
-            W - RIGHT - 230.0 + i as f64 * 60.0,
+            W - RIGHT - 230.0 + i as f64 * 70.0,
             TOP + 6.0,
-            W - RIGHT - 216.0 + i as f64 * 60.0,
+            W - RIGHT - 216.0 + i as f64 * 70.0,
             TOP + 15.0,
             esc(label)
         );
