@@ -125,7 +125,7 @@ fn real_main() -> i32 {
         return 2;
     }
     let chart_note = match &opts.chart {
-        Some(c) => format!("chart {}", c.display()),
+        Some(c) => format!("chart {}{}", c.display(), git_describe(c)),
         None => "no chart: tutorial defaults".to_string(),
     };
     eprintln!(
@@ -216,6 +216,30 @@ fn command_line() -> String {
         "cargo bench --bench drain".into()
     } else {
         format!("cargo bench --bench drain -- {}", args.join(" "))
+    }
+}
+
+/// " (git <commit>[, uncommitted changes])" for a chart inside a git work tree, else "".
+fn git_describe(dir: &Path) -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match git(&["rev-parse", "--short", "HEAD"]) {
+        Some(head) => {
+            let dirty = git(&["status", "--porcelain", "--", "."]).is_some_and(|s| !s.is_empty());
+            format!(
+                " (git {head}{})",
+                if dirty { ", uncommitted changes" } else { "" }
+            )
+        }
+        None => String::new(),
     }
 }
 

@@ -396,6 +396,18 @@ pub async fn http_request(
     path: &str,
     timeout: Duration,
 ) -> Result<u16, String> {
+    http_exchange(addr, method, path, timeout)
+        .await
+        .map(|r| r.0)
+}
+
+/// Like [`http_request`], also returning the raw response (head and body).
+pub async fn http_exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    timeout: Duration,
+) -> Result<(u16, String), String> {
     let fut = async {
         let mut s = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
         let req = format!(
@@ -407,10 +419,12 @@ pub async fn http_request(
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).await.map_err(|e| e.to_string())?;
         let head = String::from_utf8_lossy(&buf);
-        head.split_whitespace()
+        let code = head
+            .split_whitespace()
             .nth(1)
             .and_then(|c| c.parse().ok())
-            .ok_or_else(|| "no HTTP status line".to_string())
+            .ok_or_else(|| "no HTTP status line".to_string())?;
+        Ok((code, head.into_owned()))
     };
     tokio::time::timeout(timeout, fut)
         .await

@@ -582,6 +582,18 @@ async fn drive(
                         tpl.label,
                         clock.now()
                     ));
+                    // The new pods really run the new template: ask one through the ingress.
+                    if let Some(greeting) = tpl.env.get("GREETING") {
+                        let body =
+                            pod::http_exchange(nginx.addr, "GET", "/", Duration::from_secs(2))
+                                .await
+                                .map(|r| r.1)
+                                .unwrap_or_default();
+                        checks.push((
+                            format!("after the rollout GET / answers with GREETING {greeting:?}"),
+                            body.contains(greeting.as_str()),
+                        ));
+                    }
                 }
             }
             Action::ReadinessToggle => {
