@@ -1,8 +1,8 @@
 //! One SVG timeline per scenario, written directly (no plotting dependency needed for lines,
 //! rectangles and text).
 //!
-//! Top panel: requests per second by the backend's pod template (250 ms bins), lost requests
-//! as red marks, failed upstream attempts (nginx retried or not) as orange marks, reload
+//! Top panel: requests per second by the backend's pod template (250 ms bins, by request start),
+//! lost requests as red marks, failed upstream attempts (nginx retried or not) as orange marks, reload
 //! artifacts as grey marks. Bottom panel: one band per pod with its phases — starting,
 //! Ready, preStop (deleted, before SIGTERM), draining (SIGTERM to exit) — and a dark line
 //! while the pod is configured in nginx.
