@@ -78,6 +78,9 @@ pub enum Value<'a> {
     Bytes(&'a [u8]),
     U64(u64),
     F64(f64),
+    /// A duration in microseconds, written as milliseconds with three decimals (`1.250`):
+    /// exact, and far cheaper than float formatting on the per-request access-log path.
+    Micros(u64),
     Bool(bool),
 }
 
@@ -141,6 +144,11 @@ pub fn write_record(
             Value::Bytes(b) => json::push_bytes(out, b),
             Value::U64(n) => push_digits(out, n, 1),
             Value::F64(f) => json::push_f64(out, f),
+            Value::Micros(us) => {
+                push_digits(out, us / 1000, 1);
+                out.push('.');
+                push_digits(out, us % 1000, 3);
+            }
             Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
         }
     }
@@ -491,6 +499,8 @@ mod tests {
                 ("event", Value::Str("drained")),
                 ("elapsed_ms", Value::U64(12)),
                 ("ratio", Value::F64(0.5)),
+                ("took", Value::Micros(1_250)),
+                ("quick", Value::Micros(7)),
                 ("nan", Value::F64(f64::NAN)),
                 ("ok", Value::Bool(false)),
                 ("path", Value::Bytes(b"/\xff\n")),
@@ -498,7 +508,7 @@ mod tests {
         );
         assert!(s.ends_with(
             ",\"message\":\"\",\"logger\":\"server\",\"pod\":\"p\",\"event\":\"drained\",\
-             \"elapsed_ms\":12,\"ratio\":0.5,\"nan\":null,\"ok\":false,\"path\":\"/\u{fffd}\\n\"}\n"
+             \"elapsed_ms\":12,\"ratio\":0.5,\"took\":1.250,\"quick\":0.007,\"nan\":null,\"ok\":false,\"path\":\"/\u{fffd}\\n\"}\n"
         ));
         assert_eq!(s.matches('\n').count(), 1);
     }

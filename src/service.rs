@@ -524,10 +524,20 @@ fn new_request_id() -> HeaderValue {
     let prefix = ID_PREFIX.get_or_init(|| format!("{:08x}-", id_prefix()));
     let mut id = String::with_capacity(prefix.len() + 16);
     id.push_str(prefix);
-    let _ = std::fmt::Write::write_fmt(&mut id, format_args!("{n:x}"));
+    push_hex(&mut id, n);
     // From the `String`'s own allocation: no second copy.
     HeaderValue::from_maybe_shared(Bytes::from(id))
         .expect("hex digits and a dash are a valid header value")
+}
+
+/// Lower-case hex without `fmt` (this runs once per request).
+fn push_hex(out: &mut String, n: u64) {
+    let digits = 16 - (n.leading_zeros() as usize / 4).min(15);
+    for shift in (0..digits).rev() {
+        out.push(char::from(
+            b"0123456789abcdef"[((n >> (shift * 4)) & 0xf) as usize],
+        ));
+    }
 }
 
 /// The per-process prefix. In a container every replica's process is PID 1, so the PID alone
@@ -559,19 +569,12 @@ fn access_log(
         .uri
         .path_and_query()
         .map_or_else(|| info.uri.path(), |pq| pq.as_str());
-    // `"GET / HTTP/1.1" 200`, assembled without `format!` (this runs for every request).
+    // `GET / HTTP/1.1 200`, assembled without `format!` (this runs for every request). No
+    // quotes around the request line (uvicorn has them): a quote would send every access
+    // line's message down the JSON escaper's slow path.
     let method = info.method.as_str();
-    let mut message = String::with_capacity(method.len() + target.len() + version.len() + 8);
-    for part in [
-        "\"",
-        method,
-        " ",
-        target,
-        " ",
-        version,
-        "\" ",
-        status.as_str(),
-    ] {
+    let mut message = String::with_capacity(method.len() + target.len() + version.len() + 6);
+    for part in [method, " ", target, " ", version, " ", status.as_str()] {
         message.push_str(part);
     }
     log::log(
@@ -585,7 +588,7 @@ fn access_log(
             ("status", Value::U64(u64::from(status.as_u16()))),
             (
                 "duration_ms",
-                Value::F64((took.as_micros() as f64) / 1000.0),
+                Value::Micros(took.as_micros().min(u128::from(u64::MAX)) as u64),
             ),
             (
                 "bytes",
@@ -643,6 +646,15 @@ mod tests {
         assert!(!ct_eq(b"s3cret", b"s3cret-token"));
         assert!(!ct_eq(b"", b"x"));
         assert!(ct_eq(b"", b""));
+    }
+
+    #[test]
+    fn hex_matches_fmt() {
+        for n in [0, 1, 0xf, 0x10, 0xabc, 0x1234_5678_9abc, u64::MAX] {
+            let mut s = String::new();
+            push_hex(&mut s, n);
+            assert_eq!(s, format!("{n:x}"));
+        }
     }
 
     #[test]
