@@ -95,6 +95,9 @@ impl App {
         {
             return ready(not_found());
         }
+        if let Some(rsp) = head_too_large(&req, &self.state.config.limits) {
+            return ready(rsp);
+        }
         if !route.accepts(req.method()) {
             return ready(method_not_allowed(route));
         }
@@ -107,7 +110,9 @@ impl App {
         if declared.is_some_and(|n| n > limit) {
             return ready(too_large(limit));
         }
-        if route == Route::ToggleReady {
+        // Every state-changing route takes the token when one is set: the preStop endpoint
+        // starts an irreversible drain, so it is guarded like /admin/* (docs/readme/hardening.md).
+        if matches!(route, Route::ToggleReady | Route::PreStop) {
             if let Some(rsp) = self.unauthorized(&req) {
                 return ready(rsp);
             }
@@ -212,6 +217,31 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
         diff |= usize::from(x ^ y);
     }
     diff == 0
+}
+
+/// HTTP/2 requests over `MAX_HEADERS` fields or `MAX_HEADER_BYTES` of header list (RFC 9113
+/// §6.5.2: name + value + 32 per field, pseudo-headers included) get a JSON 431. HTTP/1 heads
+/// never get here: hyper refuses them while parsing (and `reject` gives that answer its JSON).
+fn head_too_large<B>(req: &Request<B>, limits: &crate::config::Limits) -> Option<Response<Body>> {
+    if req.version() != Version::HTTP_2 {
+        return None;
+    }
+    let h = req.headers();
+    let uri = req.uri();
+    let pseudo = req.method().as_str().len()
+        + uri.path_and_query().map_or(1, |pq| pq.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.scheme_str().map_or(0, str::len)
+        + 4 * 32;
+    let size = h
+        .iter()
+        .fold(pseudo, |n, (k, v)| n + k.as_str().len() + v.len() + 32);
+    (h.len() > limits.max_headers || size > limits.max_header_bytes).then(|| {
+        json_static(
+            StatusCode::from_u16(431).expect("431 is a valid status"),
+            crate::reject::HEAD_TOO_LARGE,
+        )
+    })
 }
 
 fn ready_rsp(s: &AppState) -> Response<Body> {
