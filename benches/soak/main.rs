@@ -42,6 +42,8 @@ struct Args {
     duration: Duration,
     out: PathBuf,
     wrk: String,
+    /// `git rev-parse --short HEAD` at start (the binary under test was built from it).
+    commit: String,
 }
 
 fn args() -> Args {
@@ -49,6 +51,13 @@ fn args() -> Args {
         duration: Duration::from_secs(300),
         out: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/results"),
         wrk: "/usr/bin/wrk".into(),
+        commit: Command::new("git")
+            .args(["rev-parse", "--short", "HEAD"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -431,14 +440,7 @@ fn report(
         args.duration.as_secs(),
         args.duration.as_secs()
     );
-    let commit = Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
-    let _ = writeln!(md, "Commit: `{commit}`.\n");
+    let _ = writeln!(md, "Commit: `{}`.\n", args.commit);
     let _ = writeln!(md, "| measure | value |\n|---|---|");
     let first = samples.first().map_or(0, |s| s.rss_kib);
     let rows = [
