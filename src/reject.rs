@@ -15,6 +15,11 @@
 //! The rejection is counted in the metrics and logged like a request, so it is not invisible.
 //!
 //! Everything else passes through untouched; the check is a prefix comparison on each write.
+//! It relies on two facts of this service: every response it builds has a `content-type`, and
+//! no body it sends starts with `HTTP/1.1 ` (bodies are JSON, HTML or Prometheus text), so a
+//! body chunk written on its own can never be mistaken for hyper's head. A rejection that hyper
+//! queues behind an unflushed pipelined answer is not at the start of a write and keeps hyper's
+//! empty body — still a correct 431/400, merely not JSON.
 
 use std::io;
 use std::net::SocketAddr;
