@@ -14,6 +14,13 @@
 //! replacement is written before anything else, including the flush and shutdown that follow.
 //! The rejection is counted in the metrics and logged like a request, so it is not invisible.
 //!
+//! After such an answer (and after our own `413`, given before reading the body) the client has
+//! usually sent bytes we never read. Closing a socket with unread data makes the kernel send a
+//! RST, which can destroy the answer before the client reads it (RFC 9112 §9.6). So on shutdown
+//! the wrapper *lingers*: it half-closes (FIN after the answer), then reads and discards for at
+//! most [`LINGER`] / [`LINGER_BYTES`] until the client closes — what Apache and nginx call a
+//! lingering close. Other connections close as before.
+//!
 //! Everything else passes through untouched; the check is a prefix comparison on each write.
 //! It relies on two facts of this service: every response it builds has a `content-type`, and
 //! no body it sends starts with `HTTP/1.1 ` (bodies are JSON, HTML or Prometheus text), so a
@@ -21,6 +28,7 @@
 //! queues behind an unflushed pipelined answer is not at the start of a write and keeps hyper's
 //! empty body — still a correct 431/400, merely not JSON.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -34,6 +42,11 @@ use hyper::rt::{Read, ReadBufCursor, Write};
 use crate::log::{Level, Value};
 use crate::routes::{self, Route};
 use crate::state::AppState;
+
+/// Longest a rejected connection lingers before it is closed.
+pub const LINGER: Duration = Duration::from_secs(1);
+/// Most bytes read and discarded while lingering.
+pub const LINGER_BYTES: usize = 256 * 1024;
 
 /// The body of every 431, HTTP/1 (here) and HTTP/2 (`service`).
 pub const HEAD_TOO_LARGE: &str = r#"{"detail":"Request Header Fields Too Large"}"#;
@@ -87,6 +100,10 @@ pub struct JsonRejects<T> {
     written: usize,
     state: Arc<AppState>,
     peer: SocketAddr,
+    /// Set when an answer was given before the request was read: linger on shutdown.
+    linger: bool,
+    /// While lingering: the deadline, bytes discarded, whether the FIN was sent.
+    lingering: Option<(Pin<Box<tokio::time::Sleep>>, usize, bool)>,
 }
 
 impl<T> JsonRejects<T> {
@@ -97,12 +114,15 @@ impl<T> JsonRejects<T> {
             written: 0,
             state,
             peer,
+            linger: false,
+            lingering: None,
         }
     }
 
     fn reject(&mut self, status: u16, replacement: Vec<u8>) {
         self.pending = replacement;
         self.written = 0;
+        self.linger = true;
         let m = &self.state.metrics;
         m.record(
             Route::Unmatched,
@@ -127,6 +147,35 @@ impl<T> JsonRejects<T> {
                 ],
             );
         }
+    }
+}
+
+/// Our own answer that may leave a request body unread.
+const EARLY: &[u8] = b"HTTP/1.1 413 ";
+
+impl<T: Read + Write + Unpin> JsonRejects<T> {
+    /// Lingering close (module docs): FIN, then discard input until EOF, the deadline or the
+    /// byte budget.
+    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let (deadline, read, fin) = self
+            .lingering
+            .get_or_insert_with(|| (Box::pin(tokio::time::sleep(LINGER)), 0, false));
+        if !*fin {
+            ready!(Pin::new(&mut self.inner).poll_shutdown(cx))?;
+            *fin = true;
+        }
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 8192];
+        while *read < LINGER_BYTES && deadline.as_mut().poll(cx).is_pending() {
+            let mut rb = hyper::rt::ReadBuf::uninit(&mut buf);
+            match Pin::new(&mut self.inner).poll_read(cx, rb.unfilled()) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) if !rb.filled().is_empty() => *read += rb.filled().len(),
+                Poll::Ready(_) => break, // EOF or error: the client is done
+            }
+        }
+        self.linger = false;
+        self.lingering = None;
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -159,7 +208,7 @@ impl<T: Read + Unpin> Read for JsonRejects<T> {
     }
 }
 
-impl<T: Write + Unpin> Write for JsonRejects<T> {
+impl<T: Read + Write + Unpin> Write for JsonRejects<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -175,6 +224,7 @@ impl<T: Write + Unpin> Write for JsonRejects<T> {
             }
             return Poll::Ready(Ok(len));
         }
+        this.linger |= buf.starts_with(EARLY);
         Pin::new(&mut this.inner).poll_write(cx, buf)
     }
 
@@ -194,6 +244,7 @@ impl<T: Write + Unpin> Write for JsonRejects<T> {
                 }
                 return Poll::Ready(Ok(len));
             }
+            this.linger |= first.starts_with(EARLY);
         }
         Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
     }
@@ -211,6 +262,9 @@ impl<T: Write + Unpin> Write for JsonRejects<T> {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         ready!(this.poll_pending(cx))?;
+        if this.linger {
+            return this.poll_linger(cx);
+        }
         Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 }
