@@ -65,11 +65,15 @@ pub fn rewrite(buf: &[u8]) -> Option<(usize, u16, Vec<u8>)> {
     let end = find(buf, b"\r\n\r\n")? + 4;
     let head = &buf[..end];
     let mut out = Vec::with_capacity(end + 96 + body.len());
-    let mut lines = head[..end - 2].split(|&b| b == b'\n');
+    // Lines without their CR; empty ones dropped, so the output has exactly one blank line.
+    let mut lines = head[..end - 2]
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter(|l| !l.is_empty());
     // Status line as hyper wrote it (canonical reason phrase).
     out.extend_from_slice(lines.next()?);
-    out.push(b'\n');
-    for line in lines.filter(|l| !l.is_empty()) {
+    out.extend_from_slice(b"\r\n");
+    for line in lines {
         let name = line.split(|&b| b == b':').next().unwrap_or(b"");
         if name.eq_ignore_ascii_case(b"content-type") {
             return None; // an answer of ours, not hyper's
@@ -79,7 +83,7 @@ pub fn rewrite(buf: &[u8]) -> Option<(usize, u16, Vec<u8>)> {
             continue;
         }
         out.extend_from_slice(line);
-        out.push(b'\n');
+        out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"content-type: application/json\r\n");
     out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
@@ -299,6 +303,20 @@ mod tests {
         ] {
             assert!(rewrite(head).is_none(), "{:?}", String::from_utf8_lossy(head));
         }
+    }
+
+    #[test]
+    fn stray_blank_lines_cannot_end_the_head_early() {
+        // Found by the `query` fuzz target: a bare-CR line used to be copied as a blank line.
+        let odd = b"HTTP/1.1 431 Req\r\n\n\r\n\r\ndate: x\r\n\r\n";
+        let (_, _, out) = rewrite(odd).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.contains("\r\ncontent-type: application/json"),
+            "{text:?}"
+        );
+        assert_eq!(body, HEAD_TOO_LARGE);
     }
 
     #[test]

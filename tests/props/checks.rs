@@ -49,7 +49,10 @@ pub fn check_json_escape(data: &[u8]) {
     );
     let obj = json::Obj::new().str(k, v).str("fixed", "x").finish();
     let parsed: serde_json::Value = serde_json::from_str(&obj).expect("object is JSON");
-    assert_eq!(parsed[k], serde_json::Value::String(v.to_owned()), "{obj}");
+    // (A key that is itself "fixed" is a duplicate; JSON parsers keep the last.)
+    if k != "fixed" {
+        assert_eq!(parsed[k], serde_json::Value::String(v.to_owned()), "{obj}");
+    }
     assert_eq!(parsed["fixed"], "x");
 
     let mut line = String::new();
