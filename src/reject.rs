@@ -14,12 +14,13 @@
 //! replacement is written before anything else, including the flush and shutdown that follow.
 //! The rejection is counted in the metrics and logged like a request, so it is not invisible.
 //!
-//! After such an answer (and after our own `413`, given before reading the body) the client has
-//! usually sent bytes we never read. Closing a socket with unread data makes the kernel send a
-//! RST, which can destroy the answer before the client reads it (RFC 9112 §9.6). So on shutdown
-//! the wrapper *lingers*: it half-closes (FIN after the answer), then reads and discards for at
-//! most [`LINGER`] / [`LINGER_BYTES`] until the client closes — what Apache and nginx call a
-//! lingering close. Other connections close as before.
+//! After such an answer (or any answer given before the request body was read: 413, 405, 404,
+//! 401) the client has usually sent bytes we never read. Closing a socket with unread data makes
+//! the kernel send a RST, which can destroy the answer before the client reads it (RFC 9112
+//! §9.6). So when hyper shuts the connection down after a rejection, or with input still
+//! waiting unread, the wrapper *lingers*: it half-closes (FIN after the answer), then reads and
+//! discards for at most [`LINGER`] / [`LINGER_BYTES`] until the client closes — what Apache and
+//! nginx call a lingering close. A connection with nothing unread closes as before.
 //!
 //! Everything else passes through untouched; the check is a prefix comparison on each write.
 //! It relies on two facts of this service: every response it builds has a `content-type`, and
@@ -104,7 +105,7 @@ pub struct JsonRejects<T> {
     written: usize,
     state: Arc<AppState>,
     peer: SocketAddr,
-    /// Set when an answer was given before the request was read: linger on shutdown.
+    /// Set after a rejection, or at shutdown when input is waiting unread: linger.
     linger: bool,
     /// While lingering: the deadline, bytes discarded, whether the FIN was sent.
     lingering: Option<(Pin<Box<tokio::time::Sleep>>, usize, bool)>,
@@ -153,9 +154,6 @@ impl<T> JsonRejects<T> {
         }
     }
 }
-
-/// Our own answer that may leave a request body unread.
-const EARLY: &[u8] = b"HTTP/1.1 413 ";
 
 impl<T: Read + Write + Unpin> JsonRejects<T> {
     /// Lingering close (module docs): FIN, then discard input until EOF, the deadline or the
@@ -228,7 +226,6 @@ impl<T: Read + Write + Unpin> Write for JsonRejects<T> {
             }
             return Poll::Ready(Ok(len));
         }
-        this.linger |= buf.starts_with(EARLY);
         Pin::new(&mut this.inner).poll_write(cx, buf)
     }
 
@@ -248,7 +245,6 @@ impl<T: Read + Write + Unpin> Write for JsonRejects<T> {
                 }
                 return Poll::Ready(Ok(len));
             }
-            this.linger |= first.starts_with(EARLY);
         }
         Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
     }
@@ -266,6 +262,15 @@ impl<T: Read + Write + Unpin> Write for JsonRejects<T> {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         ready!(this.poll_pending(cx))?;
+        if !this.linger && this.lingering.is_none() {
+            // Input waiting unread at close (a body answered without reading it, pipelined
+            // requests): linger. A non-blocking look; nothing waiting means a plain close.
+            let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 1024];
+            let mut rb = hyper::rt::ReadBuf::uninit(&mut buf);
+            if let Poll::Ready(Ok(())) = Pin::new(&mut this.inner).poll_read(cx, rb.unfilled()) {
+                this.linger = !rb.filled().is_empty();
+            }
+        }
         if this.linger {
             return this.poll_linger(cx);
         }

@@ -256,6 +256,19 @@ async fn bodies_over_the_cap_get_413_json() {
     let body = assert_json(&a, 413, "declared length");
     assert_eq!(body["limit_bytes"], 1024);
 
+    // Declared too large *and* sent: the answer must survive the unread bytes (lingering
+    // close; without it the kernel's RST can destroy the answer before it is read). The same
+    // holds for any answer given before the body was read (405 here).
+    for (target, want) in [("/admin/toggle-ready", 413), ("/", 405)].repeat(3) {
+        let mut req =
+            format!("POST {target} HTTP/1.1\r\nHost: t\r\nContent-Length: 300000\r\n\r\n")
+                .into_bytes();
+        req.extend(std::iter::repeat_n(b'z', 300_000));
+        let out = raw(s.addr, &req, Duration::from_secs(5)).await;
+        let a = Answer::parse(&out).expect("the answer arrives despite the unread body");
+        assert_json(&a, want, "declared and sent");
+    }
+
     // Chunked, no length: counted while read.
     let chunk = "x".repeat(600);
     let chunked = format!(
