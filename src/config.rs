@@ -92,7 +92,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     (
         ENV_ADMIN_TOKEN,
         "(unset)",
-        "if set, /admin/* require 'Authorization: Bearer <token>'",
+        "if set, /admin/* and /internal/prestop require 'Authorization: Bearer <token>'",
     ),
     (
         ENV_PRESTOP_ENDPOINT,
@@ -127,7 +127,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     (
         ENV_MAX_HEADER_BYTES,
         "16384",
-        "largest HTTP/1 request head, bytes (8192 minimum; 431 beyond)",
+        "largest request head: HTTP/1 bytes, HTTP/2 header list (8192 minimum; 431 beyond)",
     ),
     (
         ENV_MAX_HEADERS,

@@ -8,6 +8,7 @@
 //! - [`server`]: accept loop and the drain state machine (`serve(listener, state, shutdown)`).
 //! - [`service`]: the routes' handlers and the per-request observation layer.
 //! - [`routes`]: the pure route table.
+//! - [`reject`]: JSON bodies for the 400/414/431 answers hyper writes by itself.
 //! - [`query`]: query-string decoding and FastAPI-shaped validation errors.
 //! - [`state`]: phase and readiness in atomics.
 //! - [`metrics`]: Prometheus text rendered from atomics.
@@ -24,6 +25,7 @@ pub mod json;
 pub mod log;
 pub mod metrics;
 pub mod query;
+pub mod reject;
 pub mod routes;
 pub mod server;
 pub mod service;

@@ -137,6 +137,7 @@ fn run_server(signals: signal::Installed) -> i32 {
         }
     };
     log::init(config.log_level, &config.pod_name);
+    warn_unprotected_admin(&config);
     std::panic::set_hook(Box::new(|info| {
         log::log(
             Level::Error,
@@ -196,4 +197,18 @@ fn run_server(signals: signal::Installed) -> i32 {
     // Do not wait for the runtime's blocking pool; exit() below ends everything (R3).
     runtime.shutdown_background();
     code
+}
+
+/// With `APP_ENV=production` and no `ADMIN_TOKEN`, anyone who reaches the port can flip the
+/// readiness (and, if enabled, start a drain): say so loudly, once, at start-up (issue 7).
+fn warn_unprotected_admin(config: &Config) {
+    if config.admin_token.is_none() && config.app_env.eq_ignore_ascii_case("production") {
+        let mut routes = String::from("/admin/toggle-ready");
+        if config.prestop_endpoint {
+            routes.push_str(", /internal/prestop");
+        }
+        log_at!(Level::Warning, "config",
+            format!("APP_ENV=production without ADMIN_TOKEN: {routes} answer anyone who can reach the port"),
+            "event" => "admin_unprotected", "routes" => routes.as_str());
+    }
 }

@@ -40,6 +40,7 @@ use tokio::task::{JoinError, JoinSet};
 use crate::config::Limits;
 use crate::log::Level;
 use crate::log_at;
+use crate::reject::JsonRejects;
 use crate::service::{App, Handler, Observed};
 use crate::state::{AppState, DrainCause, Phase};
 
@@ -226,7 +227,11 @@ impl Protocols {
         let mut h2 = http2::Builder::new(TokioExecutor::new());
         h2.timer(TokioTimer::new())
             .max_concurrent_streams(limits.h2_max_streams)
-            .max_header_list_size(limits.max_header_bytes as u32)
+            // The h2 codec answers an over-limit header list itself, with an empty-bodied 431.
+            // Its hard limit sits at twice ours so that the service's own check (JSON 431 at
+            // MAX_HEADER_BYTES, `service::head_too_large`) answers first; the codec's limit
+            // still bounds what one stream may make us decode and hold.
+            .max_header_list_size((limits.max_header_bytes as u32).saturating_mul(2))
             // Rapid-reset (CVE-2023-44487) bound: refused streams that may be pending at once.
             .max_pending_accept_reset_streams(Some(20))
             .max_local_error_reset_streams(Some(256))
@@ -395,10 +400,13 @@ async fn connection<H: Handler>(
         },
     };
     let io = TokioIo::new(stream);
+    let state = Arc::clone(handler.state());
     let svc = Observed::new(handler, peer);
     match proto {
         Proto::Http1 => drive!(
-            protocols.h1.serve_connection(io, svc),
+            protocols
+                .h1
+                .serve_connection(JsonRejects::new(io, state, peer), svc),
             phase,
             Phase::Closing
         ),

@@ -95,6 +95,9 @@ impl App {
         {
             return ready(not_found());
         }
+        if let Some(rsp) = head_too_large(&req, &self.state.config.limits) {
+            return ready(rsp);
+        }
         if !route.accepts(req.method()) {
             return ready(method_not_allowed(route));
         }
@@ -107,7 +110,9 @@ impl App {
         if declared.is_some_and(|n| n > limit) {
             return ready(too_large(limit));
         }
-        if route == Route::ToggleReady {
+        // Every state-changing route takes the token when one is set: the preStop endpoint
+        // starts an irreversible drain, so it is guarded like /admin/* (docs/readme/hardening.md).
+        if matches!(route, Route::ToggleReady | Route::PreStop) {
             if let Some(rsp) = self.unauthorized(&req) {
                 return ready(rsp);
             }
@@ -215,6 +220,44 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
         diff |= usize::from(x ^ y);
     }
     diff == 0
+}
+
+/// A request head over `MAX_HEADER_BYTES` or with more than `MAX_HEADERS` fields gets a JSON 431.
+///
+/// HTTP/1: hyper already refuses (while parsing) a head that is still incomplete when its read
+/// buffer reaches `MAX_HEADER_BYTES` (`reject` gives that answer its JSON), but a complete head
+/// that arrived in one read may be up to twice that; measuring the head here makes the limit
+/// exact. HTTP/2: the header list size of RFC 9113 §6.5.2 (name + value + 32 per field,
+/// pseudo-headers included), the measure SETTINGS_MAX_HEADER_LIST_SIZE uses.
+fn head_too_large<B>(req: &Request<B>, limits: &crate::config::Limits) -> Option<Response<Body>> {
+    let h = req.headers();
+    let uri = req.uri();
+    let target = uri.path_and_query().map_or(1, |pq| pq.as_str().len());
+    let size = if req.version() == Version::HTTP_2 {
+        let pseudo = req.method().as_str().len()
+            + target
+            + uri.authority().map_or(0, |a| a.as_str().len())
+            + uri.scheme_str().map_or(0, str::len)
+            + 4 * 32;
+        h.iter()
+            .fold(pseudo, |n, (k, v)| n + k.as_str().len() + v.len() + 32)
+    } else {
+        // `METHOD SP target SP HTTP/1.1 CRLF`, `name: value CRLF` each, final CRLF; an
+        // absolute-form target counts its scheme and authority too.
+        let line = req.method().as_str().len()
+            + uri.scheme_str().map_or(0, |s| s.len() + 3)
+            + uri.authority().map_or(0, |a| a.as_str().len())
+            + target
+            + 12;
+        h.iter()
+            .fold(line + 2, |n, (k, v)| n + k.as_str().len() + v.len() + 4)
+    };
+    (h.len() > limits.max_headers || size > limits.max_header_bytes).then(|| {
+        json_static(
+            StatusCode::from_u16(431).expect("431 is a valid status"),
+            crate::reject::HEAD_TOO_LARGE,
+        )
+    })
 }
 
 fn ready_rsp(s: &AppState) -> Response<Body> {
