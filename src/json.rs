@@ -62,6 +62,20 @@ pub fn push_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Appends `,"key":` — an object member's separator and name. Keys are nearly always plain
+/// identifiers, which take three straight appends; anything else goes through [`push_str`].
+pub fn push_key(out: &mut String, key: &str) {
+    if all_plain(key.as_bytes()) {
+        out.push_str(",\"");
+        out.push_str(key);
+        out.push_str("\":");
+    } else {
+        out.push(',');
+        push_str(out, key);
+        out.push(':');
+    }
+}
+
 /// Printable ASCII other than `"` and `\`: the bytes that never need a closer look.
 fn plain(b: u8) -> bool {
     (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'
@@ -198,6 +212,14 @@ mod tests {
         }
         assert!(all_plain(b""));
         assert!(all_plain(b"GET /health/live?x=1 HTTP/1.1 curl/7.88.1"));
+    }
+
+    #[test]
+    fn keys_are_escaped_only_when_needed() {
+        let mut s = String::new();
+        push_key(&mut s, "duration_ms");
+        push_key(&mut s, "a\"b");
+        assert_eq!(s, r#","duration_ms":,"a\"b":"#);
     }
 
     #[test]
