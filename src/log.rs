@@ -519,8 +519,9 @@ mod tests {
     /// whether the line repeats, changes, or has fields.
     #[test]
     fn cached_rendering_equals_write_record() {
+        type Case<'a> = (Level, &'a str, &'a str, &'a str, &'a [(&'a str, Value<'a>)]);
         let mut cache = TailCache::default();
-        let cases: [(Level, &str, &str, &str, &[(&str, Value<'_>)]); 7] = [
+        let cases: [Case<'_>; 7] = [
             (Level::Info, "app", "p", "Hello World requested", &[]),
             (Level::Info, "app", "p", "Hello World requested", &[]),
             (Level::Warning, "app", "p", "Hello World requested", &[]),
