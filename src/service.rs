@@ -111,7 +111,7 @@ impl App {
             return ready(too_large(limit));
         }
         // Every state-changing route takes the token when one is set: the preStop endpoint
-        // starts an irreversible drain, so it is guarded like /admin/* (docs/readme/hardening.md).
+        // starts an irreversible drain, so it is guarded like /admin/* (README, "Hardening").
         if matches!(route, Route::ToggleReady | Route::PreStop) {
             if let Some(rsp) = self.unauthorized(&req) {
                 return ready(rsp);
