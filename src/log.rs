@@ -158,6 +158,19 @@ pub fn write_record(
 pub fn push_timestamp(out: &mut String, time: SystemTime) {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
+    // The date and time of day change once a second, lines arrive far more often: each thread
+    // keeps the last second's rendering and only writes the microseconds anew.
+    let hit = SECOND.with(|c| {
+        let c = c.get();
+        (c.0 == secs && c.1[0] != 0).then_some(c.1)
+    });
+    if let Some(prefix) = hit {
+        out.push_str(std::str::from_utf8(&prefix).expect("ASCII digits"));
+        let mut us = *b".000000+00:00";
+        put_digits(&mut us[1..7], u64::from(since.subsec_micros()));
+        out.push_str(std::str::from_utf8(&us).expect("ASCII digits"));
+        return;
+    }
     let (y, mo, d) = civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
     // Digits into a fixed template, one append: every log line has a timestamp, and `fmt`'s
@@ -171,6 +184,14 @@ pub fn push_timestamp(out: &mut String, time: SystemTime) {
     put_digits(&mut t[17..19], rem % 60);
     put_digits(&mut t[20..26], u64::from(since.subsec_micros()));
     out.push_str(std::str::from_utf8(&t).expect("ASCII digits"));
+    let mut prefix = [0u8; 19];
+    prefix.copy_from_slice(&t[..19]);
+    SECOND.with(|c| c.set((secs, prefix)));
+}
+
+thread_local! {
+    /// The last second [`push_timestamp`] rendered, and its `YYYY-MM-DDTHH:MM:SS`.
+    static SECOND: std::cell::Cell<(u64, [u8; 19])> = const { std::cell::Cell::new((0, [0; 19])) };
 }
 
 /// Writes the low `dst.len()` decimal digits of `n` into `dst`, zero-padded.
@@ -543,6 +564,28 @@ mod tests {
             let mut got = String::from("already here\n");
             render(&mut cache, &mut got, t, *level, logger, pod, msg, fields);
             assert_eq!(got, format!("already here\n{want}"), "case {i}");
+        }
+    }
+
+    /// The per-thread cache of the current second gives the same text as a fresh rendering,
+    /// for repeats, for the next second, and for a jump back in time.
+    #[test]
+    fn cached_seconds_render_like_fresh_ones() {
+        for (secs, us) in [
+            (1_772_100_000, 1),
+            (1_772_100_000, 999_999),
+            (1_772_100_001, 5),
+            (951_782_400, 7),
+            (1_772_100_001, 0),
+        ] {
+            let mut a = String::new();
+            push_timestamp(&mut a, at(secs, us));
+            let mut b = String::new();
+            push_timestamp(&mut b, at(secs, us));
+            SECOND.with(|c| c.set((0, [0; 19])));
+            let mut fresh = String::new();
+            push_timestamp(&mut fresh, at(secs, us));
+            assert_eq!((&a, &b), (&fresh, &fresh));
         }
     }
 

@@ -773,18 +773,16 @@ impl hello_world::service::Handler for Panicky {
         &self,
         route: hello_world::routes::Route,
         req: hyper::Request<hyper::body::Incoming>,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = hyper::Response<hello_world::service::Body>> + Send>,
-    > {
+    ) -> hello_world::service::Reply {
         if route == hello_world::routes::Route::Slow {
             let late = req.uri().query() == Some("late");
-            return Box::pin(async move {
+            return hello_world::service::Reply::Later(Box::pin(async move {
                 if late {
                     tokio::task::yield_now().await;
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
                 panic!("injected panic (late={late})");
-            });
+            }));
         }
         self.0.handle(route, req)
     }

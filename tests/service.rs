@@ -34,7 +34,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use hello_world::routes::Route;
-use hello_world::service::{App, Body, Handler};
+use hello_world::service::{self, App, Handler};
 use hello_world::{AppState, Config, DrainCause, Outcome};
 
 // ---------------------------------------------------------------------------------------------
@@ -997,16 +997,12 @@ async fn openapi_carries_the_version_and_docs_is_html() {
 struct Panicky(App);
 
 impl Handler for Panicky {
-    fn handle(
-        &self,
-        route: Route,
-        req: Request<Incoming>,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Response<Body>> + Send>> {
+    fn handle(&self, route: Route, req: Request<Incoming>) -> service::Reply {
         match req.uri().path() {
-            "/boom" => Box::pin(async {
+            "/boom" => service::Reply::Later(Box::pin(async {
                 tokio::task::yield_now().await;
                 panic!("boom (a deliberate test panic)")
-            }),
+            })),
             "/boom-now" => panic!("boom-now (a deliberate test panic)"),
             _ => self.0.handle(route, req),
         }
