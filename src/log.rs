@@ -161,14 +161,18 @@ pub fn push_timestamp(out: &mut String, time: SystemTime) {
     // The date and time of day change once a second, lines arrive far more often: each thread
     // keeps the last second's rendering and only writes the microseconds anew.
     let hit = SECOND.with(|c| {
-        let c = c.get();
-        (c.0 == secs && c.1[0] != 0).then_some(c.1)
+        let c = c.borrow();
+        if c.0 == secs && !c.1.is_empty() {
+            out.push_str(&c.1);
+            true
+        } else {
+            false
+        }
     });
-    if let Some(prefix) = hit {
-        out.push_str(std::str::from_utf8(&prefix).expect("ASCII digits"));
-        let mut us = *b".000000+00:00";
-        put_digits(&mut us[1..7], u64::from(since.subsec_micros()));
-        out.push_str(std::str::from_utf8(&us).expect("ASCII digits"));
+    if hit {
+        out.push('.');
+        push_digits(out, u64::from(since.subsec_micros()), 6);
+        out.push_str("+00:00");
         return;
     }
     let (y, mo, d) = civil_from_days((secs / 86_400) as i64);
@@ -183,15 +187,20 @@ pub fn push_timestamp(out: &mut String, time: SystemTime) {
     put_digits(&mut t[14..16], rem % 3600 / 60);
     put_digits(&mut t[17..19], rem % 60);
     put_digits(&mut t[20..26], u64::from(since.subsec_micros()));
-    out.push_str(std::str::from_utf8(&t).expect("ASCII digits"));
-    let mut prefix = [0u8; 19];
-    prefix.copy_from_slice(&t[..19]);
-    SECOND.with(|c| c.set((secs, prefix)));
+    let text = std::str::from_utf8(&t).expect("ASCII digits");
+    out.push_str(text);
+    SECOND.with(|c| {
+        let mut c = c.borrow_mut();
+        c.0 = secs;
+        c.1.clear();
+        c.1.push_str(&text[..19]);
+    });
 }
 
 thread_local! {
-    /// The last second [`push_timestamp`] rendered, and its `YYYY-MM-DDTHH:MM:SS`.
-    static SECOND: std::cell::Cell<(u64, [u8; 19])> = const { std::cell::Cell::new((0, [0; 19])) };
+    /// The last second [`push_timestamp`] rendered, and its `YYYY-MM-DDTHH:MM:SS` (a `String`,
+    /// so a hit is one copy, without re-validating UTF-8).
+    static SECOND: RefCell<(u64, String)> = const { RefCell::new((0, String::new())) };
 }
 
 /// Writes the low `dst.len()` decimal digits of `n` into `dst`, zero-padded.
@@ -215,7 +224,8 @@ fn push_digits(out: &mut String, mut n: u64, width: usize) {
         }
     }
     let start = i.min(buf.len() - width.min(buf.len()));
-    out.push_str(std::str::from_utf8(&buf[start..]).expect("ASCII digits"));
+    // A few bytes: pushing them as chars beats the setup cost of a UTF-8 check.
+    out.extend(buf[start..].iter().map(|&d| char::from(d)));
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day); the era-based algorithm
@@ -582,7 +592,7 @@ mod tests {
             push_timestamp(&mut a, at(secs, us));
             let mut b = String::new();
             push_timestamp(&mut b, at(secs, us));
-            SECOND.with(|c| c.set((0, [0; 19])));
+            SECOND.with(|c| c.borrow_mut().1.clear());
             let mut fresh = String::new();
             push_timestamp(&mut fresh, at(secs, us));
             assert_eq!((&a, &b), (&fresh, &fresh));
