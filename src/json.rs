@@ -9,14 +9,20 @@
 /// Escapes `"`, `\`, every control character below U+0020 and DEL, plus U+2028/U+2029 (legal in
 /// JSON but line terminators for JavaScript consumers of the log stream).
 pub fn push_str(out: &mut String, s: &str) {
-    let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
+    out.reserve(s.len() + 2);
     out.push('"');
+    push_escaped(out, s);
+    out.push('"');
+}
+
+/// The escaped content of a JSON string, without the quotes: escaping maps each character on
+/// its own, so a string may be written in pieces (cut at character boundaries).
+pub fn push_escaped(out: &mut String, s: &str) {
+    let bytes = s.as_bytes();
     // Fast path: printable ASCII without `"` or `\` — nearly every string a log line holds —
     // goes in with one check per byte and one copy, instead of the escaping loop below.
     if all_plain(bytes) {
         out.push_str(s);
-        out.push('"');
         return;
     }
     let mut start = 0;
@@ -59,7 +65,6 @@ pub fn push_str(out: &mut String, s: &str) {
         start = i;
     }
     out.push_str(&s[start..]);
-    out.push('"');
 }
 
 /// Appends `,"key":` — an object member's separator and name. Keys are nearly always plain

@@ -21,7 +21,7 @@ use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 
 use crate::json::{self, Obj};
-use crate::log::{self, Level, Value};
+use crate::log::{self, Level};
 use crate::metrics::Snapshot;
 use crate::query;
 use crate::routes::{self, Route};
@@ -659,44 +659,21 @@ fn access_log(
         .uri
         .path_and_query()
         .map_or_else(|| info.uri.path(), |pq| pq.as_str());
-    // `GET / HTTP/1.1 200`, assembled without `format!` (this runs for every request). No
-    // quotes around the request line (uvicorn has them): a quote would send every access
-    // line's message down the JSON escaper's slow path.
-    let method = info.method.as_str();
-    let mut message = String::with_capacity(method.len() + target.len() + version.len() + 6);
-    for part in [method, " ", target, " ", version, " ", status.as_str()] {
-        message.push_str(part);
-    }
-    log::log(
-        Level::Info,
-        "access",
-        &message,
-        &[
-            ("event", Value::Str("request")),
-            ("method", Value::Str(info.method.as_str())),
-            ("path", Value::Str(target)),
-            ("status", Value::U64(u64::from(status.as_u16()))),
-            (
-                "duration_ms",
-                Value::Micros(took.as_micros().min(u128::from(u64::MAX)) as u64),
-            ),
-            (
-                "bytes",
-                Value::U64(if info.method == Method::HEAD {
-                    0
-                } else {
-                    bytes
-                }),
-            ),
-            ("remote_addr", Value::Str(peer)),
-            (
-                "user_agent",
-                Value::Bytes(info.user_agent.as_ref().map_or(b"", |v| v.as_bytes())),
-            ),
-            ("request_id", Value::Bytes(id.map_or(b"", |v| v.as_bytes()))),
-            ("protocol", Value::Str(version)),
-        ],
-    );
+    log::log_access(&log::Access {
+        method: info.method.as_str(),
+        target,
+        version,
+        status: status.as_u16(),
+        duration_us: took.as_micros().min(u128::from(u64::MAX)) as u64,
+        bytes: if info.method == Method::HEAD {
+            0
+        } else {
+            bytes
+        },
+        remote_addr: peer,
+        user_agent: info.user_agent.as_ref().map_or(b"", |v| v.as_bytes()),
+        request_id: id.map_or(b"", |v| v.as_bytes()),
+    });
 }
 
 /// Polls the handler future inside `catch_unwind`, turning a panic into `Err(message)`.
