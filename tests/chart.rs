@@ -420,7 +420,7 @@ fn toggle_matrix() -> Vec<(&'static str, Vec<&'static str>)> {
                 "--set",
                 "probes.startup.enabled=true",
                 "--set",
-                "gracefulShutdown.preStopMode=httpGet",
+                "gracefulShutdown.preStopMode=exec",
             ],
         ),
     ]
@@ -941,7 +941,7 @@ fn helm_test_runs_the_images_own_healthcheck() {
 
 #[test]
 fn bad_values_are_rejected_with_a_message_naming_them() {
-    let cases: [(&[&str], &str); 12] = [
+    let cases: [(&[&str], &str); 13] = [
         (&["--set", "replicaCount=abc"], "replicaCount"),
         (&["--set", "replicaCont=3"], "replicaCont"),
         (&["--set", "image.tagg=1"], "tagg"),
@@ -968,6 +968,15 @@ fn bad_values_are_rejected_with_a_message_naming_them() {
         (
             &["--set", "httpRoute.enabled=true"],
             "httpRoute.enabled is true: set httpRoute.parentRefs",
+        ),
+        (
+            &[
+                "--set",
+                "gracefulShutdown.preStopMode=httpGet",
+                "--set",
+                "adminToken.existingSecret=hello-admin",
+            ],
+            "preStopMode=httpGet cannot be combined with an admin token",
         ),
     ];
     for (args, needle) in cases {

@@ -162,6 +162,12 @@ Included from the Deployment, so every render runs them.
 {{- if and (typeIs "string" $tp) (ne $tp "http") }}
 {{- fail (printf "service.targetPort %q: the container port is named \"http\"" $tp) }}
 {{- end }}
+{{- /* With ADMIN_TOKEN set the app answers /internal/prestop 401 unless the token comes along,
+and a kubelet httpGet hook can only send literal headers (no Secret): the hook would fail and
+SIGTERM would come at once, with no propagation window. */}}
+{{- if and (eq (include "hello-world.preStopForm" .) "httpGet") (include "hello-world.adminSecretName" .) }}
+{{- fail "gracefulShutdown.preStopMode=httpGet cannot be combined with an admin token (adminToken.existingSecret or adminToken.value): the app requires the token on /internal/prestop and a kubelet httpGet hook cannot read it from a Secret; use preStopMode auto, sleep or exec" }}
+{{- end }}
 {{- if and .Values.adminToken.required (not (include "hello-world.adminSecretName" .)) }}
 {{- fail "adminToken.required is true: set adminToken.existingSecret (name of a Secret with key adminToken.secretKey) or adminToken.value" }}
 {{- end }}
