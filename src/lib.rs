@@ -15,6 +15,7 @@
 //! - [`log`]: the JSON log formatter and its batching writer.
 //! - [`json`]: JSON string escaping shared by logs and bodies.
 //! - [`healthcheck`]: the tiny HTTP client behind `hello-world healthcheck`.
+//! - [`watch`]: `hello-world watch URL`, the rollout watcher (and the drain bench's load engine).
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
@@ -31,6 +32,7 @@ pub mod server;
 pub mod service;
 pub mod signal;
 pub mod state;
+pub mod watch;
 
 pub use config::Config;
 pub use server::{serve, serve_with, Outcome};

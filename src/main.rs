@@ -48,6 +48,7 @@ fn main() {
         Ok(Command::Sleep(d)) => sleep(d, &signals),
         Ok(Command::Healthcheck { url, timeout }) => run_healthcheck(url, timeout),
         Ok(Command::Serve) => run_server(signals),
+        Ok(Command::Watch(args)) => hello_world::watch::run(&args, signals.wait()),
     };
     exit(code);
 }
