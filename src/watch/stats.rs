@@ -127,7 +127,7 @@ pub struct Summary {
     pub rate: f64,
 }
 
-fn second<'a>(v: &'a mut Vec<Second>, k: usize) -> &'a mut Second {
+fn second(v: &mut Vec<Second>, k: usize) -> &mut Second {
     if v.len() <= k {
         v.resize_with(k + 1, Second::default);
     }
@@ -348,7 +348,7 @@ mod tests {
             r.sent(o.t);
             r.record(o);
         }
-        let s = r.summary(2.0, 3.2);
+        let s = r.summary(2.0, 2.0);
         assert_eq!((s.sent, s.ok, s.failed), (20, 18, 2));
         assert_eq!(s.sent, s.ok + s.failed);
         assert_eq!(s.versions[0].0, "1.0.0");
