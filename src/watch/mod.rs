@@ -10,7 +10,8 @@
 //! - [`engine`]: the open-loop scheduler; [`pool`]: at most C connections.
 //! - [`outcome`]: failure kinds; [`extract`]: `version`/`message` from a JSON body.
 //! - [`stats`]: per-second and summary aggregation (pure); [`report`]: text and JSON.
-//! - [`svg`]: the timeline (shared with the drain benchmark's plots).
+//! - [`svg`]: the SVG renderer (shared with the drain benchmark's plots); [`timeline`]: the
+//!   `--svg` plot of a run; [`hist`]: the run-long latency histogram.
 //!
 //! The engine, the recorder and the plot are public because the drain benchmark
 //! (`benches/drain`) drives its simulated rollouts with them: the benchmark's numbers and
@@ -19,11 +20,13 @@
 pub mod args;
 pub mod engine;
 pub mod extract;
+pub mod hist;
 pub mod outcome;
 pub mod pool;
 pub mod report;
 pub mod stats;
 pub mod svg;
+pub mod timeline;
 
 use std::future::Future;
 use std::io::Write;
@@ -168,7 +171,7 @@ async fn watch<S: Future>(a: Args, stop: S) -> i32 {
     };
     let _ = out.flush();
     if let Some(path) = &a.svg {
-        if let Err(e) = std::fs::write(path, svg::render(&svg::timeline(&rec, &s, &url))) {
+        if let Err(e) = std::fs::write(path, svg::render(&timeline::timeline(&rec, &s, &url))) {
             eprintln!("hello-world watch: --svg {}: {e}", path.display());
         }
     }
