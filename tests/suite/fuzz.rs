@@ -3,7 +3,7 @@
 //! (default 60) over the committed corpus, and fails on any crash or property violation.
 //!
 //! Needs the nightly toolchain and cargo-fuzz (`.ci/run` installs cargo-fuzz when missing; the
-//! README lists both). The same properties also run on stable in `tests/properties.rs`.
+//! README lists both). The same properties also run on stable in the `props` module.
 
 use std::process::Command;
 

@@ -35,8 +35,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// The assets, exactly as the server embeds them.
-const OPENAPI: &str = include_str!("../src/assets/openapi.json");
-const DOCS_HTML: &str = include_str!("../src/assets/docs.html");
+const OPENAPI: &str = include_str!("../../src/assets/openapi.json");
+const DOCS_HTML: &str = include_str!("../../src/assets/docs.html");
 /// The placeholder in `info.version` that the server replaces with APP_VERSION once at startup.
 const VERSION_PLACEHOLDER: &str = "{{APP_VERSION}}";
 /// Budget for docs.html (issue 2: "≤ 30 KB of HTML+JS embedded in the binary").
@@ -1675,4 +1675,32 @@ mod strict {
             }
         }
     }
+}
+
+/// `/openapi.json` is JSON carrying the running APP_VERSION (escaped); `/docs` is HTML.
+/// (In process, through the `serve_with` seam; the document itself is checked above.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_carries_the_version_and_docs_is_html() {
+    use crate::inproc::{assert_framing, bounded, TestServer};
+    bounded(20, async {
+        let version = "4.5.6-rc.1+\"quoted\"";
+        let srv = TestServer::start(&[("APP_VERSION", version)]).await;
+        let r = srv.get("/openapi.json").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-type"), "application/json");
+        assert_framing(&r, "openapi");
+        let doc = r.json();
+        assert_eq!(doc["info"]["version"], version);
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+        let r = srv.get("/docs").await;
+        assert_eq!(r.status, 200);
+        assert!(r.header("content-type").starts_with("text/html"));
+        assert_framing(&r, "docs");
+        assert!(
+            r.text().to_ascii_lowercase().contains("<html")
+                || r.text().starts_with("<!doctype html")
+        );
+        srv.stop().await;
+    })
+    .await;
 }
