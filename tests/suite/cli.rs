@@ -113,6 +113,8 @@ fn a_taken_port_exits_3() {
 // CLI
 // ---------------------------------------------------------------------------------------------
 
+/// `--version`/`-V` print `hello-world 1.0.0` and exit 0; `--help` exits 0 and lists every
+/// configuration variable with its default.
 #[test]
 fn version_and_help() {
     let r = run(BIN, &["--version"], &[]);
@@ -248,6 +250,8 @@ fn healthcheck_default_url_follows_host() {
     );
 }
 
+/// A bad ADMIN_TOKEN exits 2 with one JSON line naming the variable and `<redacted>` as the value:
+/// the rejected secret appears on neither stdout nor stderr.
 #[test]
 fn a_rejected_token_is_not_echoed_by_the_config_error() {
     for bad in ["short", "has a space in it", "tab\there-long-enough"] {

@@ -28,6 +28,8 @@ fn require(tool: &str, probe: &[&str]) {
     );
 }
 
+/// One chart-default rolling update v1 -> v2 through nginx under load loses no request, fails no
+/// upstream attempt, exits 0 and needs no SIGKILL.
 #[test]
 fn quick_rolling_update_loses_nothing() {
     require("nginx", &[harness::ingress::NGINX, "-v"]);

@@ -7,6 +7,8 @@
 
 use std::process::Command;
 
+/// Every cargo-fuzz target runs FUZZ_SECONDS over the committed corpus without a crash or a
+/// property violation.
 #[test]
 fn fuzz_targets_run_clean_for_a_bounded_time() {
     let root = env!("CARGO_MANIFEST_DIR");

@@ -118,6 +118,7 @@ fn metric(text: &str, name: &str) -> f64 {
 // Limits
 // ------------------------------------------------------------------------------------------
 
+/// A head over MAX_HEADER_BYTES or with more than MAX_HEADERS fields gets a JSON 431, on HTTP/1.1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_heads_and_too_many_headers_get_431_json() {
     let s = start(&[("MAX_HEADER_BYTES", "8192"), ("MAX_HEADERS", "20")]);
@@ -207,6 +208,8 @@ async fn oversized_heads_and_too_many_headers_get_431_json() {
     assert_eq!(logged as f64, hyper_431, "one log line per rejection");
 }
 
+/// A client trickling its head is cut by HEADER_READ_TIMEOUT_SECONDS, a silent one by
+/// FIRST_BYTE_TIMEOUT_SECONDS, and the server keeps serving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trickling_and_silent_connections_are_cut() {
     let s = start(&[
@@ -248,6 +251,7 @@ async fn trickling_and_silent_connections_are_cut() {
     finish(s);
 }
 
+/// A body over MAX_BODY_BYTES gets a JSON 413, declared (answered before it is read) or streamed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_over_the_cap_get_413_json() {
     let s = start(&[("MAX_BODY_BYTES", "1024")]);
@@ -301,6 +305,7 @@ async fn bodies_over_the_cap_get_413_json() {
     finish(s);
 }
 
+/// Beyond MAX_CONNECTIONS a new connection is closed at once while the held ones keep working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn beyond_max_connections_new_ones_are_closed_fast_and_old_ones_work() {
     let s = start(&[("MAX_CONNECTIONS", "4")]);
@@ -341,6 +346,8 @@ async fn beyond_max_connections_new_ones_are_closed_fast_and_old_ones_work() {
     finish(s);
 }
 
+/// A request running past REQUEST_TIMEOUT_SECONDS gets a JSON 503 at about that time, not when the
+/// handler would finish.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_over_its_time_gets_503_json() {
     let s = start(&[("REQUEST_TIMEOUT_SECONDS", "0.5")]);
@@ -377,6 +384,8 @@ async fn a_request_over_its_time_gets_503_json() {
 // HTTP/2
 // ------------------------------------------------------------------------------------------
 
+/// H2_MAX_CONCURRENT_STREAMS caps the streams of one HTTP/2 connection (requests beyond it wait for
+/// a slot).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2_concurrent_streams_are_capped() {
     let s = start(&[("H2_MAX_CONCURRENT_STREAMS", "2")]);
@@ -414,6 +423,7 @@ async fn h2_concurrent_streams_are_capped() {
     finish(s);
 }
 
+/// MAX_HEADER_BYTES and MAX_HEADERS apply to HTTP/2 header blocks too: a JSON 431.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2_header_limits_get_431_json() {
     let s = start(&[("MAX_HEADER_BYTES", "8192"), ("MAX_HEADERS", "20")]);
@@ -449,6 +459,8 @@ async fn h2_header_limits_get_431_json() {
     finish(s);
 }
 
+/// An HTTP/2 rapid-reset flood (HEADERS + RST_STREAM) stays bounded in memory and CPU, and normal
+/// requests still succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2_rapid_reset_flood_is_bounded() {
     let s = start(&[("ACCESS_LOG", "false"), ("WORKERS", "2")]);
@@ -541,6 +553,8 @@ async fn post_toggle(addr: SocketAddr, auth: Option<&str>) -> Answer {
     .expect("an answer")
 }
 
+/// With ADMIN_TOKEN, `/admin/*` and `/internal/prestop` need the exact bearer token (near misses
+/// refused), and the token never reaches the log, even at debug level.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_routes_need_the_token_and_it_is_never_logged() {
     let s = start(&[
@@ -604,6 +618,8 @@ async fn admin_routes_need_the_token_and_it_is_never_logged() {
     );
 }
 
+/// APP_ENV=production without ADMIN_TOKEN logs one `admin_unprotected` WARNING at start-up; other
+/// environments do not.
 #[test]
 fn production_without_a_token_warns_at_startup() {
     let s = start(&[("APP_ENV", "production")]);
@@ -624,6 +640,8 @@ fn production_without_a_token_warns_at_startup() {
 // Hostile input
 // ------------------------------------------------------------------------------------------
 
+/// Hostile query strings, targets, methods and raw bytes get a JSON 4xx (or the documented answer),
+/// never a panic or a hang.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_input_gets_json_4xx_or_the_documented_answer() {
     let s = start(&[("REQUEST_TIMEOUT_SECONDS", "0.5"), ("LOG_LEVEL", "debug")]);
@@ -771,6 +789,8 @@ impl hello_world::service::Handler for Panicky {
     }
 }
 
+/// Handlers panicking under concurrent load leak no connection or in-flight count: the gauges
+/// return to rest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panics_under_concurrency_leak_no_connection_or_in_flight_count() {
     let cfg = hello_world::Config::from_lookup(|_| None).unwrap();
