@@ -33,8 +33,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use hello_world::routes::Route;
-use hello_world::service::{self, App, Handler};
+use hello_world::{App, Handler, Route};
 use hello_world::{AppState, Config, DrainCause, Outcome};
 
 // ---------------------------------------------------------------------------------------------
@@ -937,7 +936,7 @@ async fn unknown_paths_share_one_route_label() {
             rsp.into_body().collect().await.unwrap();
         }
         let s = scrape(&srv).await;
-        let templates: Vec<&str> = Route::ALL.iter().map(|r| r.template()).collect();
+        let templates: Vec<&str> = Route::all().map(|r| r.template()).collect();
         for sample in &s.samples {
             if let Some(route) = sample.labels.get("route") {
                 assert!(templates.contains(&route), "unbounded label {route:?}");
@@ -997,9 +996,9 @@ async fn openapi_carries_the_version_and_docs_is_html() {
 struct Panicky(App);
 
 impl Handler for Panicky {
-    fn handle(&self, route: Route, req: Request<Incoming>) -> service::Reply {
+    fn handle(&self, route: Route, req: Request<Incoming>) -> hello_world::Reply {
         match req.uri().path() {
-            "/boom" => service::Reply::Later(Box::pin(async {
+            "/boom" => hello_world::Reply::Later(Box::pin(async {
                 tokio::task::yield_now().await;
                 panic!("boom (a deliberate test panic)")
             })),
