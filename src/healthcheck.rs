@@ -14,7 +14,7 @@ pub fn own_url(host: std::net::IpAddr, port: u16) -> String {
         std::net::IpAddr::V6(a) => format!("[{a}]"),
         a => a.to_string(),
     };
-    format!("http://{host}:{port}/health/live")
+    format!("http://{host}:{port}{}", crate::http::routes::LIVENESS)
 }
 
 /// Splits `http://host[:port][/path]` into (host, port, path). Only plain HTTP is supported.

@@ -158,7 +158,7 @@ fn a_client_that_stops_reading_is_cut_after_the_send_timeout() {
             Ok(0) => break true,
             Ok(_) => continue,
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
-            Err(e) => break panic!("the connection should have ended: {e}"),
+            Err(e) => panic!("the connection should have ended: {e}"),
         }
     };
     assert!(ended);

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -22,20 +23,35 @@ use super::{responses, Body, Handler, Reply};
 use crate::lifecycle::Phase;
 use crate::log::{self, Level};
 
-/// Per-connection service: the handler plus what the access log needs to know about the peer.
+/// What the requests of one connection and its I/O share.
+pub(crate) struct Conn {
+    /// The peer's address as the logs write it, formatted once per connection.
+    pub peer: Box<str>,
+    /// Set when an HTTP/1 answer was given with request body left unread: the connection
+    /// then ends with a lingering close (`server::io`), so the client's remaining bytes do
+    /// not turn into a RST that destroys the answer.
+    pub linger: AtomicBool,
+}
+
+impl Conn {
+    pub fn new(peer: SocketAddr) -> Arc<Conn> {
+        Arc::new(Conn {
+            peer: peer.to_string().into(),
+            linger: AtomicBool::new(false),
+        })
+    }
+}
+
+/// Per-connection service: the handler plus what the connection shares with its I/O.
 #[derive(Clone)]
 pub struct Observed<H> {
     handler: H,
-    /// The peer's address as the access log writes it, formatted once per connection.
-    peer: Arc<str>,
+    conn: Arc<Conn>,
 }
 
 impl<H: Handler> Observed<H> {
-    pub fn new(handler: H, peer: SocketAddr) -> Self {
-        Observed {
-            handler,
-            peer: peer.to_string().into(),
-        }
+    pub(crate) fn new(handler: H, conn: Arc<Conn>) -> Self {
+        Observed { handler, conn }
     }
 }
 
@@ -85,7 +101,8 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
             user_agent: req.headers().get(header::USER_AGENT).cloned(),
         });
         // Timers cost a little per request; only routes that can wait get one.
-        let can_wait = route.def().is_some_and(|d| d.waits()) || !req.body().is_end_stream();
+        let has_body = !req.body().is_end_stream();
+        let can_wait = has_body || route.def().is_some_and(|d| d.waits());
         let timeout = state.config.limits.request_timeout;
         // A handler may also panic while building its future; that panic is re-raised inside
         // the future so that it becomes the same 500 (and is not reported twice by the hook).
@@ -95,7 +112,7 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
                 |payload| Reply::Later(Box::pin(async move { std::panic::resume_unwind(payload) })),
             ),
         );
-        let peer = Arc::clone(&self.peer);
+        let conn = Arc::clone(&self.conn);
         Box::pin(async move {
             let outcome = if can_wait {
                 match tokio::time::timeout(timeout, fut).await {
@@ -127,6 +144,9 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
                 }
                 state.metrics.answered_while_draining();
             }
+            if http1 && has_body && rsp.headers().contains_key(header::CONNECTION) {
+                conn.linger.store(true, Ordering::Relaxed);
+            }
             let id = match given_id {
                 Some(id) => Some(id),
                 None if access => Some(request_id::new()),
@@ -141,7 +161,7 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
                 .metrics
                 .record(route.index(), method, status.as_u16(), took);
             if let Some(info) = info {
-                access_log(&info, status, took, body_len(&rsp), &peer, id.as_ref());
+                access_log(&info, status, took, body_len(&rsp), &conn.peer, id.as_ref());
             }
             drop(guard);
             Ok(rsp)

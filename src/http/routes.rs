@@ -43,11 +43,14 @@ impl RouteDef {
 
 use Answer::{Now, Waits};
 
+/// The liveness path, also the default target of `hello-world healthcheck`.
+pub(crate) const LIVENESS: &str = "/health/live";
+
 /// Every route. Order matters only for templates with `{…}` segments: the first match wins.
 #[rustfmt::skip]
 pub(crate) static ROUTES: &[RouteDef] = &[
     RouteDef { path: "/", methods: Methods::GET, admin: false, enabled: always, answer: Now(h::root) },
-    RouteDef { path: "/health/live", methods: Methods::GET, admin: false, enabled: always, answer: Now(h::live) },
+    RouteDef { path: LIVENESS, methods: Methods::GET, admin: false, enabled: always, answer: Now(h::live) },
     RouteDef { path: "/health/ready", methods: Methods::GET, admin: false, enabled: always, answer: Now(h::ready) },
     RouteDef { path: "/admin/toggle-ready", methods: Methods::POST, admin: true, enabled: always, answer: Now(h::toggle_ready) },
     RouteDef { path: "/slow", methods: Methods::GET, admin: false, enabled: always, answer: Waits(h::slow) },

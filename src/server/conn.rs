@@ -23,7 +23,7 @@ use super::acceptor::Slot;
 use super::io::JsonRejects;
 use super::send_timeout::SendTimeout;
 use crate::config::Limits;
-use crate::http::observe::Observed;
+use crate::http::observe::{Conn, Observed};
 use crate::http::Handler;
 use crate::lifecycle::Phase;
 use crate::log::Level;
@@ -145,12 +145,13 @@ pub(crate) async fn connection<H: Handler>(
     let send_timeout = handler.state().config.limits.send_timeout;
     let io = SendTimeout::new(TokioIo::new(stream), send_timeout);
     let state = Arc::clone(handler.state());
-    let svc = Observed::new(handler, peer);
+    let shared = Conn::new(peer);
+    let svc = Observed::new(handler, Arc::clone(&shared));
     match proto {
         Proto::Http1 => drive!(
             protocols
                 .h1
-                .serve_connection(JsonRejects::new(io, state, peer), svc),
+                .serve_connection(JsonRejects::new(io, state, shared), svc),
             phase,
             Phase::Closing
         ),

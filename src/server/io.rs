@@ -20,14 +20,15 @@
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use hyper::rt::{Read, ReadBufCursor, Write};
 
+use crate::http::observe::Conn;
 use crate::http::reject::rewrite;
 use crate::http::{routes, AppState, Route};
 use crate::log::{Level, Value};
@@ -44,7 +45,7 @@ pub(crate) struct JsonRejects<T> {
     pending: Vec<u8>,
     written: usize,
     state: Arc<AppState>,
-    peer: SocketAddr,
+    conn: Arc<Conn>,
     /// Set after a rejection, or at shutdown when input is waiting unread: linger.
     linger: bool,
     /// While lingering: the deadline, bytes discarded, whether the FIN was sent.
@@ -52,13 +53,13 @@ pub(crate) struct JsonRejects<T> {
 }
 
 impl<T> JsonRejects<T> {
-    pub fn new(inner: T, state: Arc<AppState>, peer: SocketAddr) -> Self {
+    pub fn new(inner: T, state: Arc<AppState>, conn: Arc<Conn>) -> Self {
         JsonRejects {
             inner,
             pending: Vec::new(),
             written: 0,
             state,
-            peer,
+            conn,
             linger: false,
             lingering: None,
         }
@@ -76,7 +77,6 @@ impl<T> JsonRejects<T> {
             Duration::ZERO,
         );
         if self.state.config.access_log && crate::log::enabled(Level::Info) {
-            let peer = self.peer.to_string();
             crate::log::log(
                 Level::Info,
                 "access",
@@ -84,7 +84,7 @@ impl<T> JsonRejects<T> {
                 &[
                     ("event", Value::Str("request_rejected")),
                     ("status", Value::U64(u64::from(status))),
-                    ("remote_addr", Value::Str(&peer)),
+                    ("remote_addr", Value::Str(&self.conn.peer)),
                     ("connections_open", Value::U64(m.connections_open())),
                 ],
             );
@@ -199,6 +199,10 @@ impl<T: Read + Write + Unpin> Write for JsonRejects<T> {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         ready!(this.poll_pending(cx))?;
+        if !this.linger && this.lingering.is_none() && this.conn.linger.load(Ordering::Relaxed) {
+            // An answer was given with request body unread (`http::observe::Conn`).
+            this.linger = true;
+        }
         if !this.linger && this.lingering.is_none() {
             // Input waiting unread at close (a body answered without reading it, pipelined
             // requests): linger. A non-blocking look; nothing waiting means a plain close.
