@@ -1,5 +1,5 @@
 //! Command line: `serve` (the default), `healthcheck`, `sleep`, `--version`, `--help`.
-//! Parsing is a pure function of the argument list; [`crate::run`] acts on the result.
+//! Parsing is a pure function of the argument list; the `run` module acts on the result.
 
 use std::time::Duration;
 
@@ -139,6 +139,22 @@ mod tests {
             &["--version", "x"],
         ] {
             assert!(p(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// `--help` lists every variable with its default, from the same table.
+    #[test]
+    fn help_lists_every_variable_with_its_default() {
+        let help = usage();
+        for v in crate::config::vars::VARIABLES {
+            let row = help
+                .lines()
+                .find(|l| l.trim_start().starts_with(&format!("{} ", v.name)))
+                .unwrap_or_else(|| panic!("--help lists {}", v.name));
+            let mut cols = row.split_whitespace();
+            assert_eq!(cols.next(), Some(v.name));
+            let rest = row.trim_start()[v.name.len()..].trim_start();
+            assert!(rest.starts_with(v.default_text()), "{}: {row:?}", v.name);
         }
     }
 }
