@@ -9,6 +9,7 @@
 //! | [`limits`]      | hardening: head/body/connection/time limits, slow and hostile clients, h2 abuse, the admin surface, EMFILE | `prlimit` |
 //! | [`drain`]       | the drain scenarios S1–S16 (`docs/drain.md`) with real signals, PID 1, the preStop endpoint | `unshare` |
 //! | [`logs`]        | the JSON log stream: fields, no forged lines, access log, levels, blocked stdout, request ids | `unshare` |
+//! | [`connections`] | the server closing a connection: `Connection: close` on every early answer (Python's keep-alive client), the send timeout | `python3` |
 //! | [`metrics`]     | `/metrics` parsed by a Prometheus parser; counters; bounded route labels | — |
 //! | [`cli`]         | subcommands, exit codes, `--help`/`--version`, every config error (exit 2, one JSON line) | — |
 //! | [`docs`]        | `openapi.json` (OpenAPI 3.1, routes, schemas vs live answers), `/docs` in Chromium | `chromium` |
@@ -30,6 +31,7 @@ mod inproc;
 
 mod chart;
 mod cli;
+mod connections;
 mod docs;
 mod drain;
 mod drain_bench;
