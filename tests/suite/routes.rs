@@ -14,9 +14,9 @@ use hyper::body::Incoming;
 use hyper::{Method, Request};
 use serde_json::{json, Value};
 
+use hello_world::AppState;
 use hello_world::Route;
 use hello_world::{App, Handler};
-use hello_world::AppState;
 
 use crate::inproc::{
     assert_framing, bounded, config, raw, raw_body, raw_status, req, send, Proto, TestServer,
