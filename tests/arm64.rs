@@ -43,7 +43,12 @@ fn qemu() -> &'static str {
     let found = QEMU.get_or_init(|| {
         ["qemu-aarch64-static", "qemu-aarch64"]
             .into_iter()
-            .find(|name| Command::new(name).arg("--version").output().is_ok_and(|o| o.status.success()))
+            .find(|name| {
+                Command::new(name)
+                    .arg("--version")
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            })
             .ok_or_else(|| {
                 "neither qemu-aarch64-static nor qemu-aarch64 is on PATH: install qemu-user-static \
                  (Debian/Ubuntu: apt-get install -y qemu-user-static)"
@@ -56,7 +61,9 @@ fn qemu() -> &'static str {
 /// Builds the arm64 release binary once per test run and returns its path.
 fn arm64_binary() -> &'static Path {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(build_arm64).as_ref().unwrap_or_else(|e| panic!("{e}"))
+    BIN.get_or_init(build_arm64)
+        .as_ref()
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn build_arm64() -> Result<PathBuf, String> {
@@ -66,7 +73,11 @@ fn build_arm64() -> Result<PathBuf, String> {
         .output()
         .map_err(|e| format!("cannot run {rustc}: {e}"))?;
     let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_string();
-    if !Path::new(&sysroot).join("lib/rustlib").join(TRIPLE).is_dir() {
+    if !Path::new(&sysroot)
+        .join("lib/rustlib")
+        .join(TRIPLE)
+        .is_dir()
+    {
         return Err(format!(
             "the Rust target {TRIPLE} is not installed in {sysroot}: run `rustup target add {TRIPLE}`"
         ));
@@ -78,7 +89,14 @@ fn build_arm64() -> Result<PathBuf, String> {
     // RUSTFLAGS or per-target overrides this test run may have inherited.
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(repo())
-        .args(["build", "--release", "--locked", "--target", TRIPLE, "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            TRIPLE,
+            "--target-dir",
+        ])
         .arg(&target_dir)
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -89,7 +107,9 @@ fn build_arm64() -> Result<PathBuf, String> {
             cmd.env_remove(key);
         }
     }
-    let out = cmd.output().map_err(|e| format!("cannot run {cargo}: {e}"))?;
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {cargo}: {e}"))?;
     if !out.status.success() {
         return Err(format!(
             "cargo build --release --target {TRIPLE} failed ({}):\n{}",
@@ -97,7 +117,10 @@ fn build_arm64() -> Result<PathBuf, String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    eprintln!("arm64: release build (fat LTO) took {:.1?}", started.elapsed());
+    eprintln!(
+        "arm64: release build (fat LTO) took {:.1?}",
+        started.elapsed()
+    );
     Ok(target_dir.join(TRIPLE).join("release/hello-world"))
 }
 
@@ -117,10 +140,25 @@ const PT_INTERP: u32 = 3;
 
 /// Reads a little-endian ELF64 header and its program headers.
 fn parse_elf(bytes: &[u8]) -> Result<Elf, String> {
-    let u16_at = |at: usize| bytes.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-    let u32_at = |at: usize| bytes.get(at..at + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap()));
-    let u64_at = |at: usize| bytes.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap()));
-    if bytes.get(..4) != Some(b"\x7fELF".as_slice()) || bytes.get(4) != Some(&2) || bytes.get(5) != Some(&1) {
+    let u16_at = |at: usize| {
+        bytes
+            .get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let u32_at = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+    };
+    let u64_at = |at: usize| {
+        bytes
+            .get(at..at + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+    };
+    if bytes.get(..4) != Some(b"\x7fELF".as_slice())
+        || bytes.get(4) != Some(&2)
+        || bytes.get(5) != Some(&1)
+    {
         return Err("not a little-endian ELF64 file".into());
     }
     let short = || "truncated ELF header".to_string();
@@ -133,7 +171,10 @@ fn parse_elf(bytes: &[u8]) -> Result<Elf, String> {
         let kind = u32_at(phoff + i * phentsize).ok_or("truncated program header table")?;
         has_interpreter |= kind == PT_INTERP;
     }
-    Ok(Elf { machine, has_interpreter })
+    Ok(Elf {
+        machine,
+        has_interpreter,
+    })
 }
 
 /// Pins the parser on the x86_64 binary of this run (machine 62) before trusting it on arm64.
@@ -151,7 +192,10 @@ fn arm64_binary_is_a_static_aarch64_executable() {
     let elf = parse_elf(&std::fs::read(bin).unwrap()).unwrap();
     assert_eq!(
         elf,
-        Elf { machine: EM_AARCH64, has_interpreter: false },
+        Elf {
+            machine: EM_AARCH64,
+            has_interpreter: false
+        },
         "{} must be a static AArch64 executable",
         bin.display()
     );
@@ -183,8 +227,14 @@ fn command(arm64: bool) -> Command {
 impl Server {
     fn start(arm64: bool, env: &[(&str, &str)]) -> Server {
         let mut cmd = command(arm64);
-        cmd.env("HOST", "127.0.0.1").env("PORT", "0").envs(env.iter().copied());
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+        cmd.env("HOST", "127.0.0.1")
+            .env("PORT", "0")
+            .envs(env.iter().copied());
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
         let (tx, lines) = mpsc::channel();
         let out = child.stdout.take().unwrap();
         thread::spawn(move || {
@@ -194,7 +244,12 @@ impl Server {
                 }
             }
         });
-        let mut server = Server { child, lines, seen: Vec::new(), addr: "0.0.0.0:0".parse().unwrap() };
+        let mut server = Server {
+            child,
+            lines,
+            seen: Vec::new(),
+            addr: "0.0.0.0:0".parse().unwrap(),
+        };
         let listening = server.wait_for("\"event\":\"listening\"", START_TIMEOUT);
         let v: serde_json::Value = serde_json::from_str(&listening).unwrap();
         server.addr = v["addr"].as_str().unwrap().parse().unwrap();
@@ -216,13 +271,19 @@ impl Server {
                         return line;
                     }
                 }
-                Err(_) => panic!("no line with {needle} within {timeout:?}; stdout so far:\n{}", self.seen.join("\n")),
+                Err(_) => panic!(
+                    "no line with {needle} within {timeout:?}; stdout so far:\n{}",
+                    self.seen.join("\n")
+                ),
             }
         }
     }
 
     fn signal(&self, name: &str) {
-        let ok = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status().unwrap();
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(ok.success(), "kill -{name} failed");
     }
 
@@ -235,7 +296,10 @@ impl Server {
                 }
                 return status;
             }
-            assert!(Instant::now() < deadline, "the server did not exit within {timeout:?}");
+            assert!(
+                Instant::now() < deadline,
+                "the server did not exit within {timeout:?}"
+            );
             thread::sleep(Duration::from_millis(20));
         }
     }
@@ -259,18 +323,35 @@ struct Answer {
 fn request(addr: SocketAddr, method: &str, target: &str) -> Answer {
     let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT).unwrap();
     s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    write!(s, "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let raw = String::from_utf8_lossy(&raw);
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no HTTP head in {raw:?}"));
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP head in {raw:?}"));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let content_type = head
         .lines()
-        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-type")))
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        })
         .map(|(_, v)| v.trim().to_string())
         .unwrap_or_default();
-    Answer { status, content_type, body: body.to_string() }
+    Answer {
+        status,
+        content_type,
+        body: body.to_string(),
+    }
 }
 
 /// The tutorial's routes and error shapes, in an order that exercises the readiness toggle.
@@ -295,29 +376,49 @@ const SMOKE: [(&str, &str); 15] = [
 /// Every tutorial route answers the emulated arm64 binary as it answers the x86_64 one.
 #[test]
 fn arm64_routes_answer_as_on_x86_64() {
-    let env = [("APP_ENV", "arm64-smoke"), ("POD_NAME", "hello-hello-world-abc12"), ("GREETING", "Hello arm64")];
+    let env = [
+        ("APP_ENV", "arm64-smoke"),
+        ("POD_NAME", "hello-hello-world-abc12"),
+        ("GREETING", "Hello arm64"),
+    ];
     let answers = |arm64: bool| {
         let server = Server::start(arm64, &env);
         let started = Instant::now();
-        let all: Vec<Answer> = SMOKE.iter().map(|(m, t)| request(server.addr, m, t)).collect();
+        let all: Vec<Answer> = SMOKE
+            .iter()
+            .map(|(m, t)| request(server.addr, m, t))
+            .collect();
         let metrics = request(server.addr, "GET", "/metrics");
         (all, metrics, started.elapsed())
     };
     let (native, native_metrics, _) = answers(false);
     let (arm64, arm64_metrics, took) = answers(true);
-    eprintln!("arm64: {} requests under emulation took {took:.1?}", SMOKE.len() + 1);
+    eprintln!(
+        "arm64: {} requests under emulation took {took:.1?}",
+        SMOKE.len() + 1
+    );
     for (((method, target), n), a) in SMOKE.iter().zip(&native).zip(&arm64) {
-        assert_eq!(a, n, "{method} {target}: arm64 (left) differs from x86_64 (right)");
+        assert_eq!(
+            a, n,
+            "{method} {target}: arm64 (left) differs from x86_64 (right)"
+        );
     }
     // Spot checks, so that equal-but-broken answers cannot pass.
-    assert_eq!(arm64[0].body, r#"{"message":"Hello arm64","version":"1.0.0"}"#);
+    assert_eq!(
+        arm64[0].body,
+        r#"{"message":"Hello arm64","version":"1.0.0"}"#
+    );
     assert_eq!(arm64[7].status, 503, "readiness toggled off");
     assert_eq!(arm64[9].status, 200, "readiness toggled back on");
     // Counters and durations differ run to run; the format and the families must not.
     assert_eq!(arm64_metrics.status, 200);
     assert_eq!(arm64_metrics.content_type, native_metrics.content_type);
     let families = |m: &Answer| -> Vec<String> {
-        m.body.lines().filter(|l| l.starts_with("# TYPE")).map(str::to_string).collect()
+        m.body
+            .lines()
+            .filter(|l| l.starts_with("# TYPE"))
+            .map(str::to_string)
+            .collect()
     };
     assert_eq!(families(&arm64_metrics), families(&native_metrics));
 }
@@ -330,18 +431,34 @@ fn arm64_healthcheck_and_sleep_work() {
     let started = Instant::now();
     let ok = command(true).args(["healthcheck", &url]).output().unwrap();
     assert_eq!(ok.status.code(), Some(0), "healthcheck {url}: {ok:?}");
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("answered 200"), "{ok:?}");
+    assert!(
+        String::from_utf8_lossy(&ok.stdout).contains("answered 200"),
+        "{ok:?}"
+    );
     // A port nobody listens on: bind one, learn its number, close it.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let bad = command(true).args(["healthcheck", &format!("http://{closed}/health/live")]).output().unwrap();
-    assert_eq!(bad.status.code(), Some(1), "healthcheck against a closed port: {bad:?}");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let bad = command(true)
+        .args(["healthcheck", &format!("http://{closed}/health/live")])
+        .output()
+        .unwrap();
+    assert_eq!(
+        bad.status.code(),
+        Some(1),
+        "healthcheck against a closed port: {bad:?}"
+    );
     eprintln!("arm64: two healthchecks took {:.1?}", started.elapsed());
 
     let started = Instant::now();
     let slept = command(true).args(["sleep", "1"]).status().unwrap();
     let took = started.elapsed();
     assert_eq!(slept.code(), Some(0));
-    assert!(took >= Duration::from_secs(1), "sleep 1 returned after {took:?}");
+    assert!(
+        took >= Duration::from_secs(1),
+        "sleep 1 returned after {took:?}"
+    );
     eprintln!("arm64: sleep 1 took {took:.1?}");
 }
 
@@ -356,10 +473,21 @@ fn arm64_sigterm_during_slow_drains_and_exits_0() {
     server.signal("TERM");
     let answer = slow.join().unwrap();
     let status = server.wait_exit(IO_TIMEOUT);
-    eprintln!("arm64: /slow?seconds=1 + SIGTERM to exit took {:.1?}", started.elapsed());
+    eprintln!(
+        "arm64: /slow?seconds=1 + SIGTERM to exit took {:.1?}",
+        started.elapsed()
+    );
     assert_eq!(answer.status, 200, "{answer:?}");
-    assert_eq!(answer.body, r#"{"message":"Responded after 1 seconds","requested_seconds":1,"actual_seconds":1}"#);
-    assert_eq!(status.code(), Some(0), "exit status after the drain; stdout:\n{}", server.seen.join("\n"));
+    assert_eq!(
+        answer.body,
+        r#"{"message":"Responded after 1 seconds","requested_seconds":1,"actual_seconds":1}"#
+    );
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit status after the drain; stdout:\n{}",
+        server.seen.join("\n")
+    );
     let drained = server.wait_for("\"event\":\"drained\"", Duration::ZERO);
     assert!(drained.contains("\"forced\":0"), "{drained}");
 }

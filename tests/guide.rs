@@ -40,8 +40,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_hello-world");
 /// How the guides spell the binary.
 const DOC_BIN: &str = "./target/release/hello-world";
 /// Downward API values of the example pod the `chart` blocks show.
-const POD: [(&str, &str); 3] =
-    [("POD_NAME", "hello-hello-world-5f7b9c8d4-abc12"), ("POD_NAMESPACE", "hello"), ("NODE_NAME", "minikube")];
+const POD: [(&str, &str); 3] = [
+    ("POD_NAME", "hello-hello-world-5f7b9c8d4-abc12"),
+    ("POD_NAMESPACE", "hello"),
+    ("NODE_NAME", "minikube"),
+];
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -74,7 +77,12 @@ fn blocks(text: &str) -> Vec<Block> {
                         .strip_prefix("<!-- check:")
                         .and_then(|m| m.strip_suffix("-->"))
                         .map(|m| m.trim().to_string());
-                    open = Some(Block { line: i + 1, lang: lang.trim().to_string(), marker, body: Vec::new() });
+                    open = Some(Block {
+                        line: i + 1,
+                        lang: lang.trim().to_string(),
+                        marker,
+                        body: Vec::new(),
+                    });
                 }
             }
         }
@@ -119,7 +127,11 @@ fn commands(block: &Block) -> Vec<Cmd> {
             continue;
         }
         continuing = text.ends_with('\\');
-        out.push(Cmd { line, text: text.trim_end_matches('\\').to_string(), output: None });
+        out.push(Cmd {
+            line,
+            text: text.trim_end_matches('\\').to_string(),
+            output: None,
+        });
     }
     out
 }
@@ -140,9 +152,12 @@ fn tokens(line: &str) -> Vec<Token> {
     let mut out = Vec::new();
     let (mut word, mut glob, mut in_word) = (String::new(), false, false);
     let mut chars = line.chars().peekable();
-    let mut flush = |out: &mut Vec<Token>, word: &mut String, glob: &mut bool, in_word: &mut bool| {
+    let flush = |out: &mut Vec<Token>, word: &mut String, glob: &mut bool, in_word: &mut bool| {
         if *in_word {
-            out.push(Token::Word { text: std::mem::take(word), glob: *glob });
+            out.push(Token::Word {
+                text: std::mem::take(word),
+                glob: *glob,
+            });
         }
         (*glob, *in_word) = (false, false);
     };
@@ -242,8 +257,12 @@ fn lines_of(text: &str) -> Vec<String> {
 fn matches(expected: &[String], actual: &[String]) -> bool {
     match expected.split_first() {
         None => actual.is_empty(),
-        Some((e, rest)) if e == "..." => (0..=actual.len()).any(|skip| matches(rest, &actual[skip..])),
-        Some((e, rest)) => actual.split_first().is_some_and(|(a, more)| a == e && matches(rest, more)),
+        Some((e, rest)) if e == "..." => {
+            (0..=actual.len()).any(|skip| matches(rest, &actual[skip..]))
+        }
+        Some((e, rest)) => actual
+            .split_first()
+            .is_some_and(|(a, more)| a == e && matches(rest, more)),
     }
 }
 
@@ -254,7 +273,10 @@ fn run_shell(script: &str, env: &[(String, String)]) -> (bool, String) {
         .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .unwrap_or_else(|e| panic!("cannot run bash: {e}"));
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -275,26 +297,50 @@ impl Drop for Server {
 
 /// The environment a `check:` line asks for.
 fn marker_env(marker: Option<&str>) -> Result<Vec<(String, String)>, String> {
-    let Some(marker) = marker else { return Ok(Vec::new()) };
+    let Some(marker) = marker else {
+        return Ok(Vec::new());
+    };
     let words = first_command(marker);
     match words.split_first() {
         Some((kind, args)) if kind == "env" => args
             .iter()
-            .map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+            .map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            })
             .collect::<Option<_>>()
             .ok_or_else(|| format!("check: env needs K=V words: {marker}")),
         Some((kind, args)) if kind == "chart" => {
             let mut cmd = Command::new("helm");
-            cmd.args(["template", "hello", "./helm/hello-world", "--show-only", "templates/configmap.yaml"]);
-            let out = cmd.args(args).current_dir(repo()).output().map_err(|e| format!("helm: {e}"))?;
+            cmd.args([
+                "template",
+                "hello",
+                "./helm/hello-world",
+                "--show-only",
+                "templates/configmap.yaml",
+            ]);
+            let out = cmd
+                .args(args)
+                .current_dir(repo())
+                .output()
+                .map_err(|e| format!("helm: {e}"))?;
             if !out.status.success() {
-                return Err(format!("check: {marker}: {}", String::from_utf8_lossy(&out.stderr)));
+                return Err(format!(
+                    "check: {marker}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
             }
-            let cm: serde_norway::Value = serde_norway::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+            let cm: serde_norway::Value =
+                serde_norway::from_slice(&out.stdout).map_err(|e| e.to_string())?;
             let data = cm["data"].as_mapping().ok_or("the ConfigMap has no data")?;
             let mut env: Vec<(String, String)> = data
                 .iter()
-                .map(|(k, v)| (k.as_str().unwrap_or_default().to_string(), v.as_str().unwrap_or_default().to_string()))
+                .map(|(k, v)| {
+                    (
+                        k.as_str().unwrap_or_default().to_string(),
+                        v.as_str().unwrap_or_default().to_string(),
+                    )
+                })
                 .collect();
             env.extend(POD.iter().map(|(k, v)| (k.to_string(), v.to_string())));
             Ok(env)
@@ -321,7 +367,9 @@ fn start_server(env: &[(String, String)]) -> Server {
             }
         }
     });
-    let line = rx.recv_timeout(Duration::from_secs(20)).expect("the server did not start listening");
+    let line = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the server did not start listening");
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     let addr = v["addr"].as_str().unwrap().parse().unwrap();
     Server { child, addr }
@@ -335,8 +383,14 @@ fn start_server(env: &[(String, String)]) -> Server {
 fn check_doc(name: &str, text: &str, doc_dir: &Path) -> Vec<String> {
     let mut errors = Vec::new();
     let mut servers: HashMap<String, Server> = HashMap::new();
+    // (helm commands rendered, commands run against a server, outputs compared): printed so a
+    // reader of the test log sees that the guide was actually exercised.
+    let (mut helm, mut served, mut compared) = (0, 0, 0);
     for block in blocks(text) {
-        let shell = matches!(block.lang.as_str(), "console" | "sh" | "bash" | "zsh" | "shell");
+        let shell = matches!(
+            block.lang.as_str(),
+            "console" | "sh" | "bash" | "zsh" | "shell"
+        );
         if !shell {
             continue;
         }
@@ -345,9 +399,15 @@ fn check_doc(name: &str, text: &str, doc_dir: &Path) -> Vec<String> {
             check_zsh_quoting(&at, &cmd.text, &mut errors);
             let words = first_command(&cmd.text);
             if words.first().map(String::as_str) == Some("helm") {
+                helm += usize::from(matches!(
+                    words.get(1).map(String::as_str),
+                    Some("install" | "upgrade" | "template" | "lint")
+                ));
+                compared += usize::from(cmd.output.is_some());
                 check_helm(&at, &words, &cmd, &mut errors);
             } else if block.lang == "console" {
-                let uses_server = cmd.text.contains("http://localhost:8080") || cmd.text.contains("http://hello.local");
+                let uses_server = cmd.text.contains("http://localhost:8080")
+                    || cmd.text.contains("http://hello.local");
                 let is_curl = words.first().map(String::as_str) == Some("curl");
                 let is_bin = cmd.text.contains(&format!("{DOC_BIN} ")) && cmd.output.is_some();
                 if (is_curl && uses_server) || is_bin {
@@ -363,12 +423,19 @@ fn check_doc(name: &str, text: &str, doc_dir: &Path) -> Vec<String> {
                             }
                         }
                     }
+                    served += 1;
+                    compared += usize::from(cmd.output.is_some());
                     check_against_server(&at, &cmd, servers[&key].addr, &mut errors);
                 }
             }
         }
     }
-    check_files(name, text, doc_dir, &mut errors);
+    let files = check_files(name, text, doc_dir, &mut errors);
+    eprintln!(
+        "{name}: {helm} helm commands rendered with Helm 4 and 3, {served} commands run against {} server(s), \
+         {compared} shown outputs compared, {files} file references checked",
+        servers.len()
+    );
     errors
 }
 
@@ -376,18 +443,25 @@ fn check_zsh_quoting(at: &str, line: &str, errors: &mut Vec<String>) {
     for t in tokens(line) {
         if let Token::Word { text, glob: true } = t {
             if text.contains("://") || text.starts_with("localhost:") {
-                errors.push(format!("{at}: quote `{text}`: zsh treats its unquoted ?, * or [ as a glob"));
+                errors.push(format!(
+                    "{at}: quote `{text}`: zsh treats its unquoted ?, * or [ as a glob"
+                ));
             }
         }
     }
 }
 
 fn check_helm(at: &str, words: &[String], cmd: &Cmd, errors: &mut Vec<String>) {
-    let Some(verb) = words.get(1).map(String::as_str) else { return };
+    let Some(verb) = words.get(1).map(String::as_str) else {
+        return;
+    };
     if !matches!(verb, "install" | "upgrade" | "template" | "lint") {
         return;
     }
-    let expect_fail = cmd.output.as_ref().is_some_and(|o| o.iter().any(|l| l.starts_with("Error:")));
+    let expect_fail = cmd
+        .output
+        .as_ref()
+        .is_some_and(|o| o.iter().any(|l| l.starts_with("Error:")));
     let dry_run = words.iter().any(|w| w == "--dry-run=client");
     for helm in ["helm", "helm3"] {
         let mut args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
@@ -400,7 +474,9 @@ fn check_helm(at: &str, words: &[String], cmd: &Cmd, errors: &mut Vec<String>) {
         let out = match out {
             Ok(o) => o,
             Err(e) => {
-                errors.push(format!("{at}: cannot run {helm} (install Helm 4 as `helm`, Helm 3 as `helm3`): {e}"));
+                errors.push(format!(
+                    "{at}: cannot run {helm} (install Helm 4 as `helm`, Helm 3 as `helm3`): {e}"
+                ));
                 continue;
             }
         };
@@ -408,13 +484,18 @@ fn check_helm(at: &str, words: &[String], cmd: &Cmd, errors: &mut Vec<String>) {
             errors.push(format!(
                 "{at}: `{helm} {}` {} but the guide shows it {}:\n{}",
                 args.join(" "),
-                if out.status.success() { "succeeded" } else { "failed" },
+                if out.status.success() {
+                    "succeeded"
+                } else {
+                    "failed"
+                },
                 if expect_fail { "failing" } else { "working" },
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
     }
-    let shown_output_is_ours = matches!(verb, "template" | "lint") || (verb == "install" && dry_run);
+    let shown_output_is_ours =
+        matches!(verb, "template" | "lint") || (verb == "install" && dry_run);
     if let (Some(expected), true) = (&cmd.output, shown_output_is_ours) {
         let (_, actual) = run_shell(&cmd.text, &[]);
         compare(at, &cmd.text, expected, &actual, errors);
@@ -456,7 +537,8 @@ fn compare(at: &str, command: &str, expected: &[String], actual: &str, errors: &
 }
 
 /// Relative links and backticked repository paths must exist.
-fn check_files(name: &str, text: &str, doc_dir: &Path, errors: &mut Vec<String>) {
+fn check_files(name: &str, text: &str, doc_dir: &Path, errors: &mut Vec<String>) -> usize {
+    let mut checked = 0;
     let top_dirs: Vec<String> = std::fs::read_dir(repo())
         .unwrap()
         .filter_map(|e| e.ok())
@@ -478,24 +560,32 @@ fn check_files(name: &str, text: &str, doc_dir: &Path, errors: &mut Vec<String>)
             if path.is_empty() || path.contains("://") || path.starts_with("mailto:") {
                 continue;
             }
+            checked += 1;
             if !doc_dir.join(path).exists() {
                 errors.push(format!("{at}: link target {path} does not exist"));
             }
         }
         for code in line.split('`').skip(1).step_by(2) {
             let path = code.trim_start_matches("./");
-            let plain = !path.is_empty() && path.chars().all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c));
+            let plain = !path.is_empty()
+                && path
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c));
             let first = path.split('/').next().unwrap_or_default();
             let is_repo_path = plain
                 && ((path.contains('/') && top_dirs.iter().any(|d| d == first))
                     || path.starts_with("Dockerfile")
                     || (path.starts_with("values-") && path.ends_with(".yaml"))
                     || path.starts_with("Cargo."));
-            if is_repo_path && !path.starts_with("target/") && !repo().join(path).exists() {
-                errors.push(format!("{at}: `{code}` is not a file of this repository"));
+            if is_repo_path && !path.starts_with("target/") {
+                checked += 1;
+                if !repo().join(path).exists() {
+                    errors.push(format!("{at}: `{code}` is not a file of this repository"));
+                }
             }
         }
     }
+    checked
 }
 
 // ---------------------------------------------------------------------------------------
@@ -511,7 +601,12 @@ fn the_guides_examples_are_true() {
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{doc}: {e}"));
         errors.extend(check_doc(doc, &text, path.parent().unwrap()));
     }
-    assert!(errors.is_empty(), "{} problem(s):\n\n{}", errors.len(), errors.join("\n\n"));
+    assert!(
+        errors.is_empty(),
+        "{} problem(s):\n\n{}",
+        errors.len(),
+        errors.join("\n\n")
+    );
 }
 
 /// The checker itself fails on wrong examples: a wrong curl output, a helm command the chart
@@ -536,21 +631,40 @@ See `helm/hello-world/no-such-file.yaml` and [the guide](no-such.md).
 "#;
     let errors = check_doc("inline", doc, &repo().join("docs"));
     let has = |needle: &str| errors.iter().any(|e| e.contains(needle));
-    assert!(has("inline:3: `curl -s 'http://localhost:8080/'` answers differently"), "{errors:#?}");
-    assert!(has("inline:5: quote `http://localhost:8080/slow?seconds=0`"), "{errors:#?}");
+    assert!(
+        has("inline:3: `curl -s 'http://localhost:8080/'` answers differently"),
+        "{errors:#?}"
+    );
+    assert!(
+        has("inline:5: quote `http://localhost:8080/slow?seconds=0`"),
+        "{errors:#?}"
+    );
     assert!(has("inline:7: `helm lint --strict ./helm/hello-world` succeeded but the guide shows it failing"), "{errors:#?}");
     assert!(has("inline:7: `helm3 lint"), "{errors:#?}");
-    assert!(has("inline:12: `helm template hello ./helm/hello-world --set replicaCount=abc` failed"), "{errors:#?}");
+    assert!(
+        has("inline:7: `helm lint --strict ./helm/hello-world` answers differently"),
+        "{errors:#?}"
+    );
+    assert!(
+        has("inline:12: `helm template hello ./helm/hello-world --set replicaCount=abc` failed"),
+        "{errors:#?}"
+    );
     assert!(has("inline:12: `helm3 template"), "{errors:#?}");
-    assert!(has("`helm/hello-world/no-such-file.yaml` is not a file"), "{errors:#?}");
+    assert!(
+        has("`helm/hello-world/no-such-file.yaml` is not a file"),
+        "{errors:#?}"
+    );
     assert!(has("link target no-such.md does not exist"), "{errors:#?}");
-    assert_eq!(errors.len(), 8, "{errors:#?}");
+    assert_eq!(errors.len(), 9, "{errors:#?}");
 }
 
 /// The word splitter keeps quoted globs, command substitutions and operators apart.
 #[test]
 fn tokens_follow_shell_quoting() {
-    let w = |t: &str, glob| Token::Word { text: t.into(), glob };
+    let w = |t: &str, glob| Token::Word {
+        text: t.into(),
+        glob,
+    };
     assert_eq!(
         tokens(r#"curl -s 'http://x/a?b=1' "$(minikube ip) x" http://y/?z | grep -A3 "a b" # c"#),
         vec![
@@ -565,7 +679,10 @@ fn tokens_follow_shell_quoting() {
             w("a b", false),
         ]
     );
-    assert_eq!(first_command("helm template hello ./c --set a='b c' | grep x"), ["helm", "template", "hello", "./c", "--set", "a=b c"]);
+    assert_eq!(
+        first_command("helm template hello ./c --set a='b c' | grep x"),
+        ["helm", "template", "hello", "./c", "--set", "a=b c"]
+    );
 }
 
 /// `...` in an expected output stands for any number of lines, and only there.
@@ -587,20 +704,41 @@ fn ellipsis_matches_any_lines() {
 #[test]
 fn dockerfile_is_the_distroless_one() {
     let read = |p: &str| std::fs::read(repo().join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
-    assert!(read("Dockerfile") == read("Dockerfile.distroless"), "Dockerfile and Dockerfile.distroless differ: copy one onto the other");
+    assert!(
+        read("Dockerfile") == read("Dockerfile.distroless"),
+        "Dockerfile and Dockerfile.distroless differ: copy one onto the other"
+    );
     let meta = std::fs::symlink_metadata(repo().join("Dockerfile")).unwrap();
-    assert!(meta.file_type().is_file(), "Dockerfile must be a regular file (BuildKit may not follow a symlink)");
+    assert!(
+        meta.file_type().is_file(),
+        "Dockerfile must be a regular file (BuildKit may not follow a symlink)"
+    );
     let text = String::from_utf8(read("Dockerfile")).unwrap();
-    assert!(!text.contains("CARGO_TARGET_"), "the Dockerfile must not carry its own linker flags");
+    assert!(
+        !text.contains("CARGO_TARGET_"),
+        "the Dockerfile must not carry its own linker flags"
+    );
     let config = String::from_utf8(read(".cargo/config.toml")).unwrap();
     for triple in ["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"] {
-        let section = config.split(&format!("[target.{triple}]")).nth(1).unwrap_or_else(|| panic!("no [target.{triple}]"));
+        let section = config
+            .split(&format!("[target.{triple}]"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no [target.{triple}]"));
         let section = section.split("\n[").next().unwrap();
-        assert!(section.contains("linker = \"rust-lld\""), "{triple}: {section}");
-        assert!(section.contains("link-self-contained=yes"), "{triple}: {section}");
+        assert!(
+            section.contains("linker = \"rust-lld\""),
+            "{triple}: {section}"
+        );
+        assert!(
+            section.contains("link-self-contained=yes"),
+            "{triple}: {section}"
+        );
     }
     let ignore = String::from_utf8(read(".dockerignore")).unwrap();
-    assert!(ignore.lines().any(|l| l == "!.cargo/config.toml"), ".dockerignore must let .cargo/config.toml into the build");
+    assert!(
+        ignore.lines().any(|l| l == "!.cargo/config.toml"),
+        ".dockerignore must let .cargo/config.toml into the build"
+    );
 }
 
 /// `values-prod.yaml` without a token source: `helm lint --strict` fails exactly when
@@ -609,24 +747,86 @@ fn dockerfile_is_the_distroless_one() {
 #[test]
 fn prod_values_without_a_token_fail_lint_like_install() {
     for helm in ["helm", "helm3"] {
-        let run = |args: &[&str]| Command::new(helm).args(args).current_dir(repo()).output().unwrap();
-        let lint = run(&["lint", "--strict", "./helm/hello-world", "-f", "values-prod.yaml"]);
-        let render = run(&["template", "hello", "./helm/hello-world", "-f", "values-prod.yaml"]);
+        let run = |args: &[&str]| {
+            Command::new(helm)
+                .args(args)
+                .current_dir(repo())
+                .output()
+                .unwrap()
+        };
+        let lint = run(&[
+            "lint",
+            "--strict",
+            "./helm/hello-world",
+            "-f",
+            "values-prod.yaml",
+        ]);
+        let render = run(&[
+            "template",
+            "hello",
+            "./helm/hello-world",
+            "-f",
+            "values-prod.yaml",
+        ]);
         for (what, out) in [("lint --strict", &lint), ("template", &render)] {
-            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-            assert!(!out.status.success(), "{helm} {what} -f values-prod.yaml must fail:\n{text}");
-            assert!(text.contains("existingSecret"), "{helm} {what}: the message must name existingSecret:\n{text}");
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                !out.status.success(),
+                "{helm} {what} -f values-prod.yaml must fail:\n{text}"
+            );
+            assert!(
+                text.contains("existingSecret"),
+                "{helm} {what}: the message must name existingSecret:\n{text}"
+            );
         }
         let token = ["--set", "adminToken.existingSecret=hello-world-admin"];
-        assert!(run(&[&["lint", "--strict", "./helm/hello-world", "-f", "values-prod.yaml"][..], &token].concat()).status.success());
-        assert!(run(&[&["template", "hello", "./helm/hello-world", "-f", "values-prod.yaml"][..], &token].concat()).status.success());
+        assert!(run(&[
+            &[
+                "lint",
+                "--strict",
+                "./helm/hello-world",
+                "-f",
+                "values-prod.yaml"
+            ][..],
+            &token
+        ]
+        .concat())
+        .status
+        .success());
+        assert!(run(&[
+            &[
+                "template",
+                "hello",
+                "./helm/hello-world",
+                "-f",
+                "values-prod.yaml"
+            ][..],
+            &token
+        ]
+        .concat())
+        .status
+        .success());
     }
     let install = Command::new("helm")
-        .args(["install", "hello", "./helm/hello-world", "-f", "values-prod.yaml", "--dry-run=client"])
+        .args([
+            "install",
+            "hello",
+            "./helm/hello-world",
+            "-f",
+            "values-prod.yaml",
+            "--dry-run=client",
+        ])
         .current_dir(repo())
         .output()
         .unwrap();
-    assert!(!install.status.success(), "helm install -f values-prod.yaml must fail without a token");
+    assert!(
+        !install.status.success(),
+        "helm install -f values-prod.yaml must fail without a token"
+    );
     assert!(String::from_utf8_lossy(&install.stderr).contains("existingSecret"));
 }
 
@@ -641,9 +841,15 @@ fn notes_say_how_to_get_the_image_into_minikube() {
             .current_dir(repo())
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8(out.stdout).unwrap();
-        text.split_once("NOTES:").map(|(_, n)| n.to_string()).expect("no NOTES")
+        text.split_once("NOTES:")
+            .map(|(_, n)| n.to_string())
+            .expect("no NOTES")
     };
     let default = notes(&[]);
     for needle in [
@@ -653,12 +859,18 @@ fn notes_say_how_to_get_the_image_into_minikube() {
         "minikube tunnel",
         "echo \"127.0.0.1 hello.local\" | sudo tee -a /etc/hosts",
     ] {
-        assert!(default.contains(needle), "NOTES lack {needle:?}:\n{default}");
+        assert!(
+            default.contains(needle),
+            "NOTES lack {needle:?}:\n{default}"
+        );
     }
     let v2 = notes(&["--set", "image.tag=2.0.0"]);
     assert!(v2.contains("minikube image load hello-world:2.0.0"), "{v2}");
     let registry = notes(&["--set", "image.repository=ghcr.io/acme/hello-world"]);
-    assert!(!registry.contains("minikube image load"), "an image from a registry needs no loading:\n{registry}");
+    assert!(
+        !registry.contains("minikube image load"),
+        "an image from a registry needs no loading:\n{registry}"
+    );
 }
 
 /// `kubectl debug --profile=P` on a chart pod, as kubectl 1.35 builds the ephemeral container
@@ -667,7 +879,13 @@ fn notes_say_how_to_get_the_image_into_minikube() {
 #[test]
 fn only_the_restricted_debug_profile_passes_pod_security() {
     let rendered = Command::new("helm")
-        .args(["template", "hello", "./helm/hello-world", "--show-only", "templates/deployment.yaml"])
+        .args([
+            "template",
+            "hello",
+            "./helm/hello-world",
+            "--show-only",
+            "templates/deployment.yaml",
+        ])
         .current_dir(repo())
         .output()
         .unwrap();
@@ -680,7 +898,11 @@ fn only_the_restricted_debug_profile_passes_pod_security() {
     let profiles: [(&str, Option<serde_norway::Value>, bool); 4] = [
         ("legacy", None, false),
         ("baseline", None, false),
-        ("general", Some(serde_norway::from_str("{capabilities: {add: [SYS_PTRACE]}}").unwrap()), false),
+        (
+            "general",
+            Some(serde_norway::from_str("{capabilities: {add: [SYS_PTRACE]}}").unwrap()),
+            false,
+        ),
         ("restricted", Some(restricted), true),
     ];
     let dir = std::env::temp_dir().join(format!("guide-pss-{}", std::process::id()));
@@ -694,9 +916,10 @@ fn only_the_restricted_debug_profile_passes_pod_security() {
             debugger.insert("securityContext".into(), s);
         }
         let mut spec = template["spec"].clone();
-        spec.as_mapping_mut()
-            .unwrap()
-            .insert("ephemeralContainers".into(), serde_norway::Value::Sequence(vec![debugger.into()]));
+        spec.as_mapping_mut().unwrap().insert(
+            "ephemeralContainers".into(),
+            serde_norway::Value::Sequence(vec![debugger.into()]),
+        );
         let pod = serde_norway::to_string(&serde_json::json!({
             "apiVersion": "v1",
             "kind": "Pod",
@@ -712,9 +935,17 @@ fn only_the_restricted_debug_profile_passes_pod_security() {
             .output()
             .unwrap_or_else(|e| panic!("cannot run pss-check (the team's tooling kit): {e}"));
         let report = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.success(), passes, "--profile={profile}: expected {}:\n{report}", if passes { "a pass" } else { "violations" });
+        assert_eq!(
+            out.status.success(),
+            passes,
+            "--profile={profile}: expected {}:\n{report}",
+            if passes { "a pass" } else { "violations" }
+        );
         if !passes {
-            assert!(report.contains("ephemeral container debugger-x7k2p"), "{profile}: {report}");
+            assert!(
+                report.contains("ephemeral container debugger-x7k2p"),
+                "{profile}: {report}"
+            );
         }
         eprintln!("--profile={profile}:\n{report}");
     }
