@@ -34,7 +34,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 /// The documents checked. Paths are relative to the repository root.
-const DOCS: &[&str] = &["docs/ko/README.md", "docs/tutorial.md"];
+const DOCS: &[&str] = &["docs/ko/README.md", "docs/tutorial.md", "docs/arm64.md"];
 /// The binary of this test run (debug or release, whichever the test was built with).
 const BIN: &str = env!("CARGO_BIN_EXE_hello-world");
 /// How the guides spell the binary.
