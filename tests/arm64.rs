@@ -488,6 +488,9 @@ fn arm64_sigterm_during_slow_drains_and_exits_0() {
         "exit status after the drain; stdout:\n{}",
         server.seen.join("\n")
     );
+    // The signal really came while the request was in flight (not after it had finished).
+    let started_drain = server.wait_for("\"event\":\"drain_started\"", Duration::ZERO);
+    assert!(started_drain.contains("\"in_flight\":1"), "{started_drain}");
     let drained = server.wait_for("\"event\":\"drained\"", Duration::ZERO);
     assert!(drained.contains("\"forced\":0"), "{drained}");
 }
