@@ -12,7 +12,7 @@
 #   docker buildx build --platform linux/amd64,linux/arm64 -f Dockerfile.distroless -t hello-world:1.0.0 .
 #
 # Build args (labels only): VERSION, REVISION (e.g. `--build-arg REVISION=$(git rev-parse HEAD)`), SOURCE.
-# See README.md ("Container image") for sizes and the reasons behind each choice.
+# See docs/image.md for the reasons behind each choice.
 
 # ---------------------------------------------------------------------------------------------
 # Builder: runs on the build machine's own platform and cross-compiles to the target platform,
