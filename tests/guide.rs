@@ -7,7 +7,7 @@
 //!   cluster (Helm 4 runs `install --dry-run=client` as written). It must succeed, unless its
 //!   shown output has an `Error:` line: then it must fail. Shown output of `template`, `lint` and
 //!   `install --dry-run=client` must equal Helm 4's (the whole command line, pipes included).
-//! * **curl**: in `console` blocks, every `curl` to `http://localhost:8080` or `http://hello.local`
+//! * **curl**: in `console` blocks, every `curl` to `localhost:8080` or `http://hello.local`
 //!   runs, in document order, against the binary of this test run on a free port (host
 //!   rewritten); shown output must equal the answer. A `<!-- check: chart ARGS -->` line right
 //!   above a block configures that binary like a pod of `helm template hello ./helm/hello-world
@@ -406,8 +406,8 @@ fn check_doc(name: &str, text: &str, doc_dir: &Path) -> Vec<String> {
                 compared += usize::from(cmd.output.is_some());
                 check_helm(&at, &words, &cmd, &mut errors);
             } else if block.lang == "console" {
-                let uses_server = cmd.text.contains("http://localhost:8080")
-                    || cmd.text.contains("http://hello.local");
+                let uses_server =
+                    cmd.text.contains("localhost:8080") || cmd.text.contains("http://hello.local");
                 let is_curl = words.first().map(String::as_str) == Some("curl");
                 let is_bin = cmd.text.contains(&format!("{DOC_BIN} ")) && cmd.output.is_some();
                 if (is_curl && uses_server) || is_bin {
@@ -507,6 +507,7 @@ fn check_against_server(at: &str, cmd: &Cmd, addr: SocketAddr, errors: &mut Vec<
     let script = cmd
         .text
         .replace("http://localhost:8080", &base)
+        .replace("localhost:8080", &addr.to_string())
         .replace("http://hello.local", &base)
         .replace(DOC_BIN, BIN);
     let env = [("PORT".to_string(), addr.port().to_string())];
