@@ -17,28 +17,31 @@
 //! fail with a message naming it. Nothing is skipped. Each test prints its emulated duration
 //! (`cargo test --test arm64 -- --nocapture`).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod elf;
+mod server;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
-const TRIPLE: &str = "aarch64-unknown-linux-musl";
+use elf::{parse_elf, Elf, EM_AARCH64};
+use server::{command, request, Answer, Server};
+
+pub const TRIPLE: &str = "aarch64-unknown-linux-musl";
 /// The x86_64 binary of this test run: the reference the arm64 answers are compared with.
-const NATIVE: &str = env!("CARGO_BIN_EXE_hello-world");
+pub const NATIVE: &str = env!("CARGO_BIN_EXE_hello-world");
 /// Emulation is slow to start (qemu translates the binary as it runs): generous, still bounded.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
-const IO_TIMEOUT: Duration = Duration::from_secs(30);
+pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The qemu user-mode emulator on PATH, under either of its Debian names.
-fn qemu() -> &'static str {
+pub fn qemu() -> &'static str {
     static QEMU: OnceLock<Result<&'static str, String>> = OnceLock::new();
     let found = QEMU.get_or_init(|| {
         ["qemu-aarch64-static", "qemu-aarch64"]
@@ -59,7 +62,7 @@ fn qemu() -> &'static str {
 }
 
 /// Builds the arm64 release binary once per test run and returns its path.
-fn arm64_binary() -> &'static Path {
+pub fn arm64_binary() -> &'static Path {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BIN.get_or_init(build_arm64)
         .as_ref()
@@ -124,70 +127,9 @@ fn build_arm64() -> Result<PathBuf, String> {
     Ok(target_dir.join(TRIPLE).join("release/hello-world"))
 }
 
-// ---------------------------------------------------------------------------------------
-// The ELF header
-// ---------------------------------------------------------------------------------------
-
-/// What matters about an executable here: its machine and whether it needs a loader.
-#[derive(Debug, PartialEq)]
-struct Elf {
-    machine: u16,
-    has_interpreter: bool,
-}
-
-const EM_AARCH64: u16 = 183;
-const PT_INTERP: u32 = 3;
-
-/// Reads a little-endian ELF64 header and its program headers.
-fn parse_elf(bytes: &[u8]) -> Result<Elf, String> {
-    let u16_at = |at: usize| {
-        bytes
-            .get(at..at + 2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]))
-    };
-    let u32_at = |at: usize| {
-        bytes
-            .get(at..at + 4)
-            .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
-    };
-    let u64_at = |at: usize| {
-        bytes
-            .get(at..at + 8)
-            .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
-    };
-    if bytes.get(..4) != Some(b"\x7fELF".as_slice())
-        || bytes.get(4) != Some(&2)
-        || bytes.get(5) != Some(&1)
-    {
-        return Err("not a little-endian ELF64 file".into());
-    }
-    let short = || "truncated ELF header".to_string();
-    let machine = u16_at(18).ok_or_else(short)?;
-    let phoff = u64_at(32).ok_or_else(short)? as usize;
-    let phentsize = u16_at(54).ok_or_else(short)? as usize;
-    let phnum = u16_at(56).ok_or_else(short)? as usize;
-    let mut has_interpreter = false;
-    for i in 0..phnum {
-        let kind = u32_at(phoff + i * phentsize).ok_or("truncated program header table")?;
-        has_interpreter |= kind == PT_INTERP;
-    }
-    Ok(Elf {
-        machine,
-        has_interpreter,
-    })
-}
-
-/// Pins the parser on the x86_64 binary of this run (machine 62) before trusting it on arm64.
-#[test]
-fn elf_parser_reads_the_native_binary() {
-    let elf = parse_elf(&std::fs::read(NATIVE).unwrap()).unwrap();
-    assert_eq!(elf.machine, 62, "x86_64 is EM_X86_64 (62)");
-    assert!(parse_elf(b"#!/bin/sh\n").is_err());
-}
-
 /// The arm64 build is an AArch64 executable that needs no loader (distroless has no libc).
 #[test]
-fn arm64_binary_is_a_static_aarch64_executable() {
+pub fn arm64_binary_is_a_static_aarch64_executable() {
     let bin = arm64_binary();
     let elf = parse_elf(&std::fs::read(bin).unwrap()).unwrap();
     assert_eq!(
@@ -199,159 +141,6 @@ fn arm64_binary_is_a_static_aarch64_executable() {
         "{} must be a static AArch64 executable",
         bin.display()
     );
-}
-
-// ---------------------------------------------------------------------------------------
-// A server process (native or emulated)
-// ---------------------------------------------------------------------------------------
-
-/// A running `hello-world`, its stdout lines arriving on a channel. Killed when dropped.
-struct Server {
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-    addr: SocketAddr,
-}
-
-/// `hello-world` itself, or the arm64 binary under qemu.
-fn command(arm64: bool) -> Command {
-    if arm64 {
-        let mut c = Command::new(qemu());
-        c.arg(arm64_binary());
-        c
-    } else {
-        Command::new(NATIVE)
-    }
-}
-
-impl Server {
-    fn start(arm64: bool, env: &[(&str, &str)]) -> Server {
-        let mut cmd = command(arm64);
-        cmd.env("HOST", "127.0.0.1")
-            .env("PORT", "0")
-            .envs(env.iter().copied());
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let (tx, lines) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut server = Server {
-            child,
-            lines,
-            seen: Vec::new(),
-            addr: "0.0.0.0:0".parse().unwrap(),
-        };
-        let listening = server.wait_for("\"event\":\"listening\"", START_TIMEOUT);
-        let v: serde_json::Value = serde_json::from_str(&listening).unwrap();
-        server.addr = v["addr"].as_str().unwrap().parse().unwrap();
-        server
-    }
-
-    /// The first stdout line (seen or still to come) containing `needle`.
-    fn wait_for(&mut self, needle: &str, timeout: Duration) -> String {
-        if let Some(l) = self.seen.iter().find(|l| l.contains(needle)) {
-            return l.clone();
-        }
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(needle) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!(
-                    "no line with {needle} within {timeout:?}; stdout so far:\n{}",
-                    self.seen.join("\n")
-                ),
-            }
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success(), "kill -{name} failed");
-    }
-
-    fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
-                    self.seen.push(line);
-                }
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not exit within {timeout:?}"
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Status, content type and body of one HTTP/1.1 request (raw, `Connection: close`).
-#[derive(Debug, PartialEq)]
-struct Answer {
-    status: u16,
-    content_type: String,
-    body: String,
-}
-
-fn request(addr: SocketAddr, method: &str, target: &str) -> Answer {
-    let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT).unwrap();
-    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    write!(
-        s,
-        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let raw = String::from_utf8_lossy(&raw);
-    let (head, body) = raw
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("no HTTP head in {raw:?}"));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let content_type = head
-        .lines()
-        .find_map(|l| {
-            l.split_once(':')
-                .filter(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-        })
-        .map(|(_, v)| v.trim().to_string())
-        .unwrap_or_default();
-    Answer {
-        status,
-        content_type,
-        body: body.to_string(),
-    }
 }
 
 /// The tutorial's routes and error shapes, in an order that exercises the readiness toggle.
