@@ -33,12 +33,15 @@ ENV CARGO_INCREMENTAL=0 \
 # 1. Dependencies, before any source is copied: this layer only reruns when Cargo.toml or
 #    Cargo.lock change. The crate sources downloaded here live in the registry cache mount, which
 #    later builds (and the build step below) reuse. Cargo refuses a manifest whose targets are
-#    missing, so stub the default ones and every explicit `path = "*.rs"` (benches, tests).
+#    missing, so stub the default ones and every explicit `path = "*.rs"` (benches, tests), and
+#    the dev-only harness crate `testkit` (a path dependency: cargo reads its manifest to resolve
+#    the lock file even for a binary-only build; its sources are never compiled here).
 COPY Cargo.toml Cargo.lock ./
+COPY testkit/Cargo.toml testkit/
 RUN --mount=type=cache,id=hello-world-cargo-registry,target=/usr/local/cargo/registry \
     --mount=type=cache,id=hello-world-cargo-git,target=/usr/local/cargo/git \
     set -eu; \
-    mkdir -p src; echo 'fn main() {}' > src/main.rs; : > src/lib.rs; \
+    mkdir -p src testkit/src; echo 'fn main() {}' > src/main.rs; : > src/lib.rs; : > testkit/src/lib.rs; \
     for p in $(sed -n 's/^ *path *= *"\([^"]*\.rs\)".*/\1/p' Cargo.toml); do \
         mkdir -p "$(dirname "$p")"; echo 'fn main() {}' > "$p"; \
     done; \

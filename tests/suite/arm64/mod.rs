@@ -15,7 +15,7 @@
 //! Needs `qemu-aarch64-static` or `qemu-aarch64` (Debian: `apt-get install -y qemu-user-static`)
 //! and the target (`rustup target add aarch64-unknown-linux-musl`); without either the tests
 //! fail with a message naming it. Nothing is skipped. Each test prints its emulated duration
-//! (`cargo test --test arm64 -- --nocapture`).
+//! (`cargo test --test suite arm64:: -- --nocapture`).
 
 mod elf;
 mod server;
@@ -31,7 +31,7 @@ use server::{command, request, Answer, Server};
 
 pub const TRIPLE: &str = "aarch64-unknown-linux-musl";
 /// The x86_64 binary of this test run: the reference the arm64 answers are compared with.
-pub const NATIVE: &str = env!("CARGO_BIN_EXE_hello-world");
+pub const NATIVE: &str = crate::BIN;
 /// Emulation is slow to start (qemu translates the binary as it runs): generous, still bounded.
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 pub const IO_TIMEOUT: Duration = Duration::from_secs(30);

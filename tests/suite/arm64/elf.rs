@@ -52,7 +52,7 @@ pub fn parse_elf(bytes: &[u8]) -> Result<Elf, String> {
 /// Pins the parser on the x86_64 binary of this run (machine 62) before trusting it on arm64.
 #[test]
 fn elf_parser_reads_the_native_binary() {
-    let elf = parse_elf(&std::fs::read(crate::NATIVE).unwrap()).unwrap();
+    let elf = parse_elf(&std::fs::read(super::NATIVE).unwrap()).unwrap();
     assert_eq!(elf.machine, 62, "x86_64 is EM_X86_64 (62)");
     assert!(parse_elf(b"#!/bin/sh\n").is_err());
 }

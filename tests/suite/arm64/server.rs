@@ -7,7 +7,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::{arm64_binary, qemu, IO_TIMEOUT, NATIVE, START_TIMEOUT};
+use super::{arm64_binary, qemu, IO_TIMEOUT, NATIVE, START_TIMEOUT};
 
 /// A running `hello-world`, its stdout lines arriving on a channel. Killed when dropped.
 pub struct Server {

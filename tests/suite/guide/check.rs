@@ -8,10 +8,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::compare::{lines_of, matches, run_shell};
-use crate::markdown::{blocks, commands, Cmd};
-use crate::shell::{first_command, tokens, Token};
-use crate::{repo, BIN, DOC_BIN, POD};
+use super::compare::{lines_of, matches, run_shell};
+use super::markdown::{blocks, commands, Cmd};
+use super::shell::{first_command, tokens, Token};
+use super::{repo, BIN, DOC_BIN, POD};
 
 // ---------------------------------------------------------------------------------------
 // Servers for the curl examples

@@ -38,7 +38,7 @@ use check::check_doc;
 /// The documents checked. Paths are relative to the repository root.
 const DOCS: &[&str] = &["docs/ko/README.md", "docs/tutorial.md", "docs/arm64.md"];
 /// The binary of this test run (debug or release, whichever the test was built with).
-const BIN: &str = env!("CARGO_BIN_EXE_hello-world");
+const BIN: &str = crate::BIN;
 /// How the guides spell the binary.
 const DOC_BIN: &str = "./target/release/hello-world";
 /// Downward API values of the example pod the `chart` blocks show.

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::repo;
+use super::repo;
 
 /// `Dockerfile` (for the tutorial's `docker build -t hello-world:1.0.0 .`) is the distroless
 /// one, byte for byte, and both take the musl linker settings from `.cargo/config.toml`.

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::repo;
+use super::repo;
 
 fn normalise(line: &str) -> String {
     let line = line.trim_end();
