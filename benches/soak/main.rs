@@ -21,9 +21,6 @@
 //! `soak.md` (summary) in `--out` (default `benches/results/`). Exits 1 if a check failed:
 //! invalid log lines, unexpected answers, normal-load errors, RSS growing past the band.
 
-#[path = "../../tests/hardening/abuse.rs"]
-mod abuse;
-
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,7 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use abuse::{Answer, Server};
+use testkit::abuse::{self, Answer, Server};
 
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 /// Allowed RSS spread after warm-up, KiB (beyond it the run fails).
@@ -222,8 +219,8 @@ fn main() {
     let args = args();
     if !std::path::Path::new(&args.wrk).exists() {
         eprintln!(
-            "soak: wrk not found at {} — install it (apt-get install wrk; \
-             ../shared/tooling/setup-env.sh does) or pass --wrk PATH",
+            "soak: wrk not found at {} — install it (apt-get install wrk) \
+             or pass --wrk PATH",
             args.wrk
         );
         std::process::exit(1);
