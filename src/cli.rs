@@ -17,6 +17,8 @@ pub enum Command {
     Sleep(Duration),
     Version,
     Help,
+    /// `hello-world watch ...`: the arguments after `watch`, parsed by `watch::args`.
+    Watch(Vec<String>),
 }
 
 /// A usage error: the message, printed with the usage text, exit code 2.
@@ -35,6 +37,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
                 .ok_or_else(|| UsageError("sleep needs SECONDS".into()))?;
             Command::Sleep(parse_seconds(secs)?)
         }
+        Some("watch") => return Ok(Command::Watch(it.map(str::to_owned).collect())),
         Some("healthcheck") => {
             let mut url = None;
             let mut timeout = Duration::from_secs(2);
@@ -78,6 +81,7 @@ pub fn usage() -> String {
          \x20                                              GET URL (default: this server's /health/live, from HOST and PORT);\n\
          \x20                                              exit 0 on 2xx, 1 otherwise; timeout 2 s\n\
          \x20   hello-world sleep SECONDS                  sleep, exit 0 (a preStop exec for distroless)\n\
+         \x20   hello-world watch URL [--rate R] [--duration D] ...   watch a rollout: `hello-world watch --help`\n\
          \x20   hello-world --version | --help\n\n\
          ENVIRONMENT (name, default, meaning):\n",
         env!("CARGO_PKG_VERSION")

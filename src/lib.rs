@@ -13,6 +13,7 @@
 //! - [`log`]: the JSON log formatter and its batching writer. [`json`]: JSON escaping.
 //! - [`signal`]: SIGTERM/SIGINT handlers; the second signal exits from the handler.
 //! - [`healthcheck`]: the tiny HTTP client behind `hello-world healthcheck`.
+//! - [`watch`]: `hello-world watch URL`, the rollout watcher (and the drain bench's load engine).
 //!
 //! Dependencies point one way: `server → http → {metrics, lifecycle, config} → log`.
 #![forbid(unsafe_code)]
@@ -29,6 +30,7 @@ pub(crate) mod metrics;
 pub mod run;
 pub(crate) mod server;
 pub mod signal;
+pub mod watch;
 
 pub use config::{Config, ConfigError, Limits};
 pub use http::{App, AppState, Body, Handler, Reply, Route};

@@ -29,6 +29,7 @@ pub fn run(cmd: Command, signals: signal::Installed) -> i32 {
         Command::Sleep(d) => sleep(d, &signals),
         Command::Healthcheck { url, timeout } => run_healthcheck(url, timeout),
         Command::Serve => run_server(signals),
+        Command::Watch(args) => crate::watch::run(&args, signals.wait()),
     }
 }
 

@@ -17,6 +17,7 @@
 //! | [`image`]       | the container image built and run with podman                          | podman (slow)    |
 //! | [`props`]       | proptest over the query parser, router and JSON escaper; the fuzz corpus replayed | — |
 //! | [`fuzz`]        | the bounded cargo-fuzz run (`fuzz/run.sh`)                             | nightly, cargo-fuzz (slow) |
+//! | [`watch`]       | `hello-world watch`: a steady run vs `/metrics`, a version switch and a SIGKILLed backend behind nginx (vs its access log), a stalling server (open loop), usage errors | nginx |
 //! | [`drain_bench`] | the quick drain-bench run: a rolling update through nginx loses nothing | nginx, helm (slow) |
 //! | [`guide`]       | the tutorial guides (`docs/ko/README.md`, `docs/tutorial.md`, `docs/arm64.md`): every helm, curl and binary example re-run, zsh quoting, file references; `Dockerfile` = `Dockerfile.distroless`, lint fails like install on prod values, NOTES, the `kubectl debug` profile | helm, helm3, curl, pss-check |
 //! | [`arm64`]       | the aarch64 release binary (built with `.cargo/config.toml` alone) run under qemu: static AArch64 ELF, routes as on x86_64, healthcheck, sleep, SIGTERM drain, exit 2 | aarch64 target, qemu-user-static (slow: first build) |
@@ -46,3 +47,4 @@ mod logs;
 mod metrics;
 mod props;
 mod routes;
+mod watch;

@@ -1,31 +1,39 @@
-//! Open-loop, constant-rate load through the ingress, recording every request's outcome.
+//! Open-loop, constant-rate load through the ingress, on the engine of `hello-world watch`
+//! (`hello_world::watch::engine`): the same scheduler, connection pool, failure kinds and
+//! summary, so what `watch` reports is what this benchmark measured. This file only adds the
+//! benchmark's request mix and keeps every request's record, which the report matches against
+//! nginx's access log by `x-bench-id`.
 //!
 //! Open loop: request `n` is started at `n / rate` whether or not earlier ones finished, so a
 //! stall shows up as latency and errors instead of silently lowering the offered load
-//! (closed-loop generators hide exactly the windows this benchmark looks for). The client is
-//! hyper-util's pooled client, i.e. keep-alive connections to nginx like a real client.
+//! (closed-loop generators hide exactly the windows this benchmark looks for). Keep-alive
+//! connections to nginx like a real client, at most [`CONNECTIONS`] of them.
 //!
 //! The mix (per 20 requests): 14 × `GET /`, 5 × `POST /`, 1 × `GET /slow?seconds=N`.
 //! `POST /` is the non-idempotent probe: nginx never re-sends a POST that reached a backend
 //! (`proxy_next_upstream` excludes non-idempotent methods), so a POST written onto a connection
 //! the backend is closing surfaces as a 502 instead of being retried. It is also harmless: our
 //! server answers it with 405 without side effects (POST /admin/toggle-ready would flip
-//! readiness). A 405 is a backend answer, so it counts as delivered; losses are transport
-//! errors, client timeouts, 502, 503 and 504.
+//! readiness). A 405 is a backend answer, so it counts as delivered (the engine's plan names 405
+//! as the expected status); losses are transport errors, client timeouts, 502, 503 and 504.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use http_body_util::{BodyExt, Full};
+use hello_world::watch::engine::{self, Event, Finished, Planned, Spec};
+use hello_world::watch::outcome::Outcome as Raw;
+use hello_world::watch::stats::{Recorder, Summary};
 use hyper::body::Bytes;
-use hyper::Request;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
-use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use hyper::Method;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 use super::Clock;
+
+/// Enough connections that the slowest scenario (30 cluster-s `/slow` requests at 1 in 20)
+/// never waits for one; the engine never opens more.
+pub const CONNECTIONS: usize = 256;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
@@ -35,6 +43,14 @@ pub enum Kind {
 }
 
 impl Kind {
+    pub fn of(n: u64) -> Kind {
+        match n % 20 {
+            0 => Kind::Slow,
+            1 | 5 | 9 | 13 | 17 => Kind::Post,
+            _ => Kind::Get,
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Kind::Get => "GET /",
@@ -52,22 +68,38 @@ impl Kind {
     }
 }
 
-/// One request's fate.
+/// One request's fate, on the scenario clock.
 #[derive(Clone, Debug)]
 pub struct Outcome {
     pub id: u64,
     pub kind: Kind,
-    /// Start, wall seconds on the scenario clock.
+    /// Scheduled start, wall seconds on the scenario clock.
     pub t: f64,
+    /// Scheduled start to answer (the engine measures from the schedule, see its docs).
     pub latency: f64,
+    /// The status, when a complete answer came back.
     pub status: Option<u16>,
-    /// Transport error class when there is no status (`timeout`, `connect`, `closed`, ...).
+    /// Transport error class when there is no complete answer (`timeout`, `connect`,
+    /// `closed_before_response`, `io:...`).
     pub error: Option<String>,
     /// Last upstream nginx used (`X-Upstream`), when a response came back.
     pub upstream: Option<String>,
 }
 
 impl Outcome {
+    fn from_raw(o: &Raw, offset: f64) -> Outcome {
+        let transport = o.detail.is_some();
+        Outcome {
+            id: o.id,
+            kind: Kind::of(o.id),
+            t: o.t + offset,
+            latency: o.latency,
+            status: if transport { None } else { o.status },
+            error: o.detail.clone(),
+            upstream: o.pod.clone(),
+        }
+    }
+
     /// Lost = the client did not get a backend's answer.
     pub fn lost(&self) -> bool {
         match self.status {
@@ -100,156 +132,96 @@ pub struct LoadSpec {
     pub slow_timeout: Duration,
 }
 
-pub struct Load {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<Vec<Outcome>>,
-}
-
-impl Load {
-    pub fn start(target: SocketAddr, spec: LoadSpec, clock: Clock) -> Load {
-        let (stop, mut stop_rx) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(Duration::from_secs(30))
-                .pool_max_idle_per_host(64)
-                .build_http();
-            let results = Arc::new(Mutex::new(Vec::new()));
-            let mut inflight = JoinSet::new();
-            let period = Duration::from_secs_f64(1.0 / spec.rate);
-            let start = tokio::time::Instant::now();
-            let mut n: u64 = 0;
-            loop {
-                let due = start + period * n as u32;
-                tokio::select! {
-                    _ = tokio::time::sleep_until(due) => {}
-                    _ = stop_rx.changed() => break,
-                }
-                let kind = match n % 20 {
-                    0 => Kind::Slow,
-                    1 | 5 | 9 | 13 | 17 => Kind::Post,
-                    _ => Kind::Get,
-                };
-                let (client, results, spec) = (client.clone(), results.clone(), spec.clone());
-                inflight.spawn(async move {
-                    let o = one(&client, target, n, kind, &spec, clock).await;
-                    results.lock().unwrap().push(o);
-                });
-                n += 1;
-                // Reap finished tasks so the set stays small.
-                while inflight.try_join_next().is_some() {}
-            }
-            while inflight.join_next().await.is_some() {}
-            let mut v = std::mem::take(&mut *results.lock().unwrap());
-            v.sort_by_key(|o| o.id);
-            v
-        });
-        Load { stop, task }
-    }
-
-    /// Stops issuing requests, waits for the outstanding ones (bounded by their timeouts).
-    pub async fn stop(self) -> Vec<Outcome> {
-        let _ = self.stop.send(true);
-        self.task.await.unwrap_or_default()
-    }
-}
-
-async fn one(
-    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
-    target: SocketAddr,
-    id: u64,
-    kind: Kind,
-    spec: &LoadSpec,
-    clock: Clock,
-) -> Outcome {
+/// The engine's plan for request `n`.
+fn plan(n: u64, spec: &LoadSpec) -> Planned {
+    let kind = Kind::of(n);
     let (method, path, body, timeout) = match kind {
-        Kind::Get => ("GET", "/".to_string(), Bytes::new(), spec.timeout),
+        Kind::Get => (Method::GET, "/".to_string(), Bytes::new(), spec.timeout),
         Kind::Post => (
-            "POST",
+            Method::POST,
             "/".to_string(),
             Bytes::from_static(b"bench"),
             spec.timeout,
         ),
         Kind::Slow => (
-            "GET",
+            Method::GET,
             format!("/slow?seconds={}", super::pod::fmt_secs(spec.slow_seconds)),
             Bytes::new(),
             spec.slow_timeout,
         ),
     };
-    let req = Request::builder()
-        .method(method)
-        .uri(format!("http://{target}{path}"))
-        .header("host", "hello.local")
-        .header("x-bench-id", id.to_string())
-        .header("content-type", "text/plain")
-        .body(Full::new(body))
-        .expect("valid request");
-    let t = clock.now();
-    let started = Instant::now();
-    let fut = async {
-        let resp = client.request(req).await.map_err(classify_client)?;
-        let status = resp.status().as_u16();
-        let upstream = resp
-            .headers()
-            .get("x-upstream")
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.rsplit(", ").next().unwrap_or(s).to_string());
-        resp.into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("body:{}", classify_hyper(&e)))?;
-        Ok::<_, String>((status, upstream))
-    };
-    let (status, error, upstream) = match tokio::time::timeout(timeout, fut).await {
-        Ok(Ok((s, u))) => (Some(s), None, u),
-        Ok(Err(e)) => (None, Some(e), None),
-        Err(_) => (None, Some("timeout".to_string()), None),
-    };
-    Outcome {
-        id,
-        kind,
-        t,
-        latency: started.elapsed().as_secs_f64(),
-        status,
-        error,
-        upstream,
+    Planned {
+        method,
+        path,
+        headers: vec![
+            (HeaderName::from_static("x-bench-id"), HeaderValue::from(n)),
+            (CONTENT_TYPE, HeaderValue::from_static("text/plain")),
+        ],
+        body,
+        timeout,
+        expect: Some(kind.expected()),
     }
 }
 
-fn classify_client(e: hyper_util::client::legacy::Error) -> String {
-    if e.is_connect() {
-        return "connect".into();
-    }
-    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
-    while let Some(s) = src {
-        if let Some(h) = s.downcast_ref::<hyper::Error>() {
-            return classify_hyper(h);
-        }
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            return format!("io:{:?}", io.kind());
-        }
-        src = s.source();
-    }
-    format!("client:{e}")
+pub struct Load {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<(Finished, Vec<Raw>, f64)>,
+    clock: Clock,
 }
 
-fn classify_hyper(e: &hyper::Error) -> String {
-    if e.is_incomplete_message() {
-        "closed_before_response".into()
-    } else if e.is_canceled() {
-        "canceled".into()
-    } else if e.is_closed() {
-        "closed".into()
-    } else if e.is_timeout() {
-        "timeout".into()
-    } else {
-        let mut src = std::error::Error::source(e);
-        while let Some(s) = src {
-            if let Some(io) = s.downcast_ref::<std::io::Error>() {
-                return format!("io:{:?}", io.kind());
-            }
-            src = s.source();
+impl Load {
+    pub fn start(target: SocketAddr, spec: LoadSpec, clock: Clock) -> Load {
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let collect = tokio::spawn(async move {
+                let mut v = Vec::new();
+                while let Some(ev) = rx.recv().await {
+                    if let Event::Done(o) = ev {
+                        v.push(o);
+                    }
+                }
+                v
+            });
+            let rate = spec.rate;
+            let engine_spec = Spec {
+                host: target.ip().to_string(),
+                port: target.port(),
+                authority: "hello.local".into(),
+                rate: spec.rate,
+                duration: None,
+                connections: CONNECTIONS,
+                http2: false,
+                pod_header: HeaderName::from_static("x-upstream"),
+            };
+            let finished = engine::run(engine_spec, move |n| plan(n, &spec), stop_rx, tx).await;
+            let mut raw = collect.await.unwrap_or_default();
+            raw.sort_by_key(|o| o.id);
+            (finished, raw, rate)
+        });
+        Load { stop, task, clock }
+    }
+
+    /// Stops issuing requests, waits for the outstanding ones (bounded by their deadlines).
+    /// Returns every record on the scenario clock and the engine's own summary (the one
+    /// `hello-world watch` prints; pods are nginx's upstream addresses).
+    pub async fn stop(self) -> (Vec<Outcome>, Option<Summary>) {
+        let _ = self.stop.send(());
+        let Ok((finished, raw, rate)) = self.task.await else {
+            return (Vec::new(), None);
+        };
+        let offset = self.clock.at(finished.started);
+        let mut rec = Recorder::default();
+        for o in &raw {
+            rec.sent(o.t);
+            rec.record(o);
         }
-        format!("hyper:{e}")
+        let mut summary = rec.summary(finished.sending, finished.ended);
+        summary.connections_opened = finished.connections_opened;
+        summary.rate = rate;
+        (
+            raw.iter().map(|o| Outcome::from_raw(o, offset)).collect(),
+            Some(summary),
+        )
     }
 }

@@ -10,10 +10,10 @@
 //! - [`settings`]: the rendered Deployment (from `helm template`, or tutorial defaults).
 //! - [`pod`]: one server process, the kubelet emulator (`delete`) and the readiness prober.
 //! - [`ingress`]: nginx configured like ingress-nginx, plus the endpoint controller.
-//! - [`load`]: constant-rate open-loop client on hyper-util's pooled client.
+//! - [`load`]: the request mix on `hello-world watch`'s open-loop engine (`hello_world::watch`).
 //! - [`scenario`]: scenario definitions and the Deployment controller (rollouts, toggles).
 //! - [`report`]: per-scenario summary, stdout table, JSON.
-//! - [`svg`]: the timeline plot.
+//! - [`svg`]: the timeline plot, drawn by `hello_world::watch::svg`.
 //!
 //! This file is compiled twice: by the bench target (`benches/drain/main.rs`) and by
 //! `tests/drain_bench_quick.rs` through `#[path]`, so the quick variant in the test suite runs
@@ -52,6 +52,11 @@ impl Clock {
             unix0,
             scale,
         }
+    }
+
+    /// Timeline position of an instant (the load engine's start).
+    pub fn at(&self, i: Instant) -> f64 {
+        i.saturating_duration_since(self.t0).as_secs_f64()
     }
 
     /// Wall seconds since the scenario started.

@@ -14,6 +14,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::Path;
 
+use hello_world::watch::outcome::Failure;
+use hello_world::watch::report::json_summary;
+use hello_world::watch::stats::Summary as WatchSummary;
 use serde_json::{json, Value};
 
 use super::ingress::{AccessEntry, EndpointChange, ErrorEntry};
@@ -37,6 +40,9 @@ pub struct ScenarioResult {
     pub load_window: (f64, f64),
     pub action_window: (f64, f64),
     pub outcomes: Vec<Outcome>,
+    /// The load engine's own summary: what `hello-world watch` would have printed for this
+    /// run (it cannot see nginx's log, so reload artifacts and 405s it counts as it sees them).
+    pub watch: Option<WatchSummary>,
     pub access: Vec<AccessEntry>,
     pub errors: Vec<ErrorEntry>,
     pub terminations: Vec<Termination>,
@@ -214,6 +220,10 @@ impl ScenarioResult {
                 "exit_codes": s.exit_codes,
                 "sigkills": s.sigkills,
             },
+            // Exactly the object `hello-world watch --output json` prints as its summary.
+            "watch_summary": self.watch.as_ref().and_then(|w| {
+                serde_json::from_str::<Value>(&json_summary(w)).ok().map(|v| v["summary"].clone())
+            }),
             "checks": self.checks.iter().map(|(d, ok)| json!({"check": d, "passed": ok})).collect::<Vec<_>>(),
             "notes": self.notes,
             "windows_wall_seconds": {
@@ -283,6 +293,22 @@ impl ScenarioResult {
     }
 }
 
+/// "0", or "3 (http_5xx 2, reset 1)": the engine's verdict, as `watch` would print it.
+fn watch_cell(w: Option<&WatchSummary>) -> String {
+    let Some(w) = w else {
+        return "-".into();
+    };
+    if w.failed == 0 {
+        return "0".into();
+    }
+    let kinds: Vec<String> = w
+        .failures
+        .iter()
+        .map(|(f, seen): &(Failure, _)| format!("{} {}", f.name(), seen.count))
+        .collect();
+    format!("{} ({})", w.failed, kinds.join(", "))
+}
+
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -312,14 +338,14 @@ fn join_counts(m: &BTreeMap<String, usize>) -> String {
 /// Markdown table (also what the bench prints on stdout).
 pub fn table(rows: &[(&ScenarioResult, Summary)]) -> String {
     let mut out = String::from(
-        "| scenario | expect | verdict | requests | lost (client) | lost by kind | upstream errors (nginx log) | reload artifacts | p50 / p99 ms during rollout | longest drain s | exit codes | SIGKILLs |\n\
-         |---|---|---|---:|---:|---|---:|---:|---|---:|---|---:|\n",
+        "| scenario | expect | verdict | requests | lost (client) | lost by kind | upstream errors (nginx log) | reload artifacts | p50 / p99 ms during rollout | longest drain s | exit codes | SIGKILLs | watch: failed (kinds) |\n\
+         |---|---|---|---:|---:|---|---:|---:|---|---:|---|---:|---|\n",
     );
     for (r, s) in rows {
         let mut codes = s.exit_codes.clone();
         codes.sort_unstable();
         out.push_str(&format!(
-            "| {} | {:?} | {} | {} | {} | {} | {} | {} | {:.1} / {:.1} | {:.1} | {} | {} |\n",
+            "| {} | {:?} | {} | {} | {} | {} | {} | {} | {:.1} / {:.1} | {:.1} | {} | {} | {} |\n",
             r.scenario.name,
             r.scenario.expect,
             s.verdict,
@@ -336,7 +362,8 @@ pub fn table(rows: &[(&ScenarioResult, Summary)]) -> String {
                 .map(|c| c.to_string())
                 .collect::<Vec<_>>()
                 .join(","),
-            s.sigkills
+            s.sigkills,
+            watch_cell(r.watch.as_ref())
         ));
     }
     out

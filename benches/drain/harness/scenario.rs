@@ -609,7 +609,7 @@ async fn drive(
     let terminations = cluster.wait_terminations().await;
     let action_end = clock.now();
     clock.sleep_cluster(COOLDOWN).await;
-    let outcomes = load.stop().await;
+    let (outcomes, watch) = load.stop().await;
     let load_end = clock.now();
     let changes = endpoints.stop().await;
     outcome?;
@@ -631,6 +631,7 @@ async fn drive(
         load_window: (load_start, load_end),
         action_window: (action_start, action_end),
         outcomes,
+        watch,
         access: Vec::new(),
         errors: Vec::new(),
         terminations,
