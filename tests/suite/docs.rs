@@ -349,7 +349,7 @@ fn openapi_examples_match_their_schemas() {
 #[test]
 fn served_assets_have_the_right_types_and_bodies() {
     let server = start_binary();
-    let spec = http(server.addr, "GET", "/openapi.json");
+    let spec = http(server.addr(), "GET", "/openapi.json");
     assert_eq!(spec.status, 200);
     assert!(
         spec.header("content-type").starts_with("application/json"),
@@ -364,7 +364,7 @@ fn served_assets_have_the_right_types_and_bodies() {
             .unwrap()
     );
 
-    let page = http(server.addr, "GET", "/docs");
+    let page = http(server.addr(), "GET", "/docs");
     assert_eq!(page.status, 200);
     assert!(
         page.header("content-type").starts_with("text/html"),
@@ -395,7 +395,7 @@ fn served_answers_match_the_document() {
     for (method, path, target, code) in cases {
         // 405 is provoked with a method the route does not have.
         let send = if code == "405" { "DELETE" } else { method };
-        let answer = http(server.addr, send, target);
+        let answer = http(server.addr(), send, target);
         let at = format!("{send} {target}");
         let status = answer.status.to_string();
         assert!(
@@ -433,7 +433,7 @@ fn served_answers_match_the_document() {
             );
         }
     }
-    let missing = http(server.addr, "GET", "/no-such-route");
+    let missing = http(server.addr(), "GET", "/no-such-route");
     assert_eq!(missing.status, 404);
     let not_found = deref(&doc, &doc["components"]["responses"]["NotFound"]);
     let body: Value = serde_json::from_str(&missing.body).unwrap();
@@ -493,7 +493,7 @@ fn docs_page_is_self_contained() {
 #[test]
 fn docs_page_lists_every_route_and_tries_them_in_chromium() {
     let server = start_binary();
-    let dom = chromium_dump_dom(server.addr, "/docs#try=getRoot,getSlow:seconds=0");
+    let dom = chromium_dump_dom(server.addr(), "/docs#try=getRoot,getSlow:seconds=0");
     assert_eq!(
         attr(&dom, "body", "data-state").as_deref(),
         Some("ready"),
@@ -550,7 +550,7 @@ fn docs_page_lists_every_route_and_tries_them_in_chromium() {
 #[test]
 fn docs_page_shows_error_answers_in_chromium() {
     let server = start_binary();
-    let dom = chromium_dump_dom(server.addr, "/docs#try=getSlow:seconds=abc");
+    let dom = chromium_dump_dom(server.addr(), "/docs#try=getSlow:seconds=abc");
     assert_eq!(
         attr(&dom, "body", "data-autorun").as_deref(),
         Some("done"),
@@ -734,9 +734,9 @@ impl Drop for TempDir {
 
 /// Runs the `hello-world` binary on an ephemeral port and waits for its `listening` log event;
 /// every stdout line is read (so the server never blocks on a full pipe) and stopped on drop.
-fn start_binary() -> testkit::abuse::Server {
+fn start_binary() -> testkit::Server {
     let env = [("APP_VERSION", TEST_APP_VERSION), ("ACCESS_LOG", "false")];
-    testkit::abuse::Server::start(crate::BIN, &env)
+    testkit::start(crate::BIN, &env)
 }
 
 /// One HTTP/1.1 answer.
