@@ -29,7 +29,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use testkit::abuse::{self, Answer, Server};
+use testkit::abuse::{self, Answer};
+use testkit::{Server, Spawn};
 
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 /// Allowed RSS spread after warm-up, KiB (beyond it the run fails).
@@ -236,19 +237,18 @@ fn main() {
 }
 
 async fn run(args: Args) -> i32 {
-    let mut server = Server::start_keeping(
-        env!("CARGO_BIN_EXE_hello-world"),
-        &[
+    let mut server = Spawn::new(env!("CARGO_BIN_EXE_hello-world"))
+        .envs(&[
             ("HEADER_READ_TIMEOUT_SECONDS", "2"),
             ("FIRST_BYTE_TIMEOUT_SECONDS", "1"),
             ("REQUEST_TIMEOUT_SECONDS", "10"),
             ("MAX_CONNECTIONS", "2000"),
             ("DRAIN_TIMEOUT_SECONDS", "10"),
             ("WORKERS", "2"),
-        ],
-        10_000,
-    );
-    let addr = server.addr;
+        ])
+        .keep_lines(10_000)
+        .start();
+    let addr = server.addr();
     let pid = server.pid();
     println!(
         "soak: pid {pid} at {addr}, {} s of mixed load",
@@ -307,7 +307,7 @@ async fn run(args: Args) -> i32 {
             .unwrap_or_default();
         Sample {
             t,
-            rss_kib: abuse::rss_kib(pid),
+            rss_kib: testkit::procfs::rss_kib(pid),
             fds: std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count()),
             conns: metric(&metrics, "http_connections_open"),
             in_flight: metric(&metrics, "http_requests_in_flight"),
@@ -339,7 +339,9 @@ async fn run(args: Args) -> i32 {
     // Idle again: everything the abusers opened must be gone.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle = sample(start.elapsed().as_secs_f64()).await;
-    let exit = server.stop(Duration::from_secs(15));
+    let exit = server
+        .stop(Duration::from_secs(15))
+        .and_then(|st| st.code());
     report(&args, &samples, &idle, &c, &wrk_out, &server, exit)
 }
 
@@ -374,8 +376,8 @@ fn report(
         .iter()
         .map(|k| wrk_field(k))
         .fold(0u64, u64::saturating_add);
-    let invalid = server.invalid.load(Ordering::Relaxed);
-    let log_lines = server.total.load(Ordering::Relaxed);
+    let invalid = server.invalid_lines();
+    let log_lines = server.total_lines();
 
     let mut checks: Vec<(String, bool)> = vec![
         (

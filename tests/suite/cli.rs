@@ -3,14 +3,13 @@
 //! what is allowed (secrets redacted); a taken port exits 3; `--version`, `--help`, unknown
 //! arguments (exit 2 with usage), `sleep`, `healthcheck` and its exit codes.
 
-use std::io::BufReader;
 use std::net::TcpListener;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use testkit::child;
-use testkit::logged::{
-    command, free_port, http, parse_line, read_lines, run, sigterm, wait_exit, Server,
-};
+use testkit::http1::http;
+use testkit::logline::parse_line;
+use testkit::run::{free_port, run};
+use testkit::{start, Spawn};
 
 use crate::BIN;
 
@@ -174,18 +173,18 @@ fn sleep_sleeps_then_exits_0() {
 /// cannot use; without a URL it checks `/health/live` on `$PORT`.
 #[test]
 fn healthcheck_exit_codes() {
-    let mut srv = Server::start(BIN, &[]);
-    let base = format!("http://{}", srv.addr);
+    let mut srv = start(BIN, &[]);
+    let base = format!("http://{}", srv.addr());
     let r = run(BIN, &["healthcheck", &format!("{base}/health/live")], &[]);
     assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
-    let port = srv.addr.port().to_string();
+    let port = srv.addr().port().to_string();
     assert_eq!(
         run(BIN, &["healthcheck"], &[("PORT", &port)]).code,
         0,
         "default URL"
     );
 
-    let (status, _, _) = http(srv.addr, "POST", "/admin/toggle-ready", &[]);
+    let (status, _, _) = http(srv.addr(), "POST", "/admin/toggle-ready", &[]);
     assert_eq!(status, 200);
     let r = run(BIN, &["healthcheck", &format!("{base}/health/ready")], &[]);
     assert_eq!(r.code, 1, "503 is unhealthy");
@@ -212,7 +211,10 @@ fn healthcheck_exit_codes() {
 
     let r = run(
         BIN,
-        &["healthcheck", &format!("https://{}/health/live", srv.addr)],
+        &[
+            "healthcheck",
+            &format!("https://{}/health/live", srv.addr()),
+        ],
         &[],
     );
     assert_eq!(r.code, 2, "https is not supported: {}", r.stderr);
@@ -225,29 +227,15 @@ fn healthcheck_exit_codes() {
 #[test]
 fn healthcheck_default_url_follows_host() {
     let port = free_port().to_string();
-    let mut child = command(BIN, &[], &[("HOST", "::1"), ("PORT", &port)])
-        .spawn()
-        .unwrap();
-    let lines = read_lines(BufReader::new(child.stdout.take().unwrap()));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let v = lines
-            .recv_timeout(left)
-            .expect("a listening line within 10 s");
-        if v["event"] == "listening" {
-            break;
-        }
-    }
+    let mut srv = Spawn::new(BIN)
+        .env("HOST", "::1")
+        .env("PORT", &port)
+        .start();
     let env = [("HOST", "::1"), ("PORT", port.as_str())];
     let r = run(BIN, &["healthcheck"], &env);
     assert_eq!(r.code, 0, "{} {}", r.stdout, r.stderr);
     assert!(r.stdout.contains("http://[::1]:"), "{}", r.stdout);
-    sigterm(&child);
-    assert_eq!(
-        wait_exit(&mut child, Duration::from_secs(5)).code(),
-        Some(0)
-    );
+    assert_eq!(srv.terminate().code(), Some(0));
 }
 
 /// A bad ADMIN_TOKEN exits 2 with one JSON line naming the variable and `<redacted>` as the value:
@@ -274,15 +262,11 @@ fn a_rejected_token_is_not_echoed_by_the_config_error() {
 #[test]
 fn drain_delay_not_below_timeout_exits_2() {
     for (delay, timeout) in [("2", "2"), ("3", "2.5")] {
-        let opts = child::Opts {
-            env: &[
-                ("DRAIN_DELAY_SECONDS", delay),
-                ("DRAIN_TIMEOUT_SECONDS", timeout),
-            ],
-            no_wait: true,
-            ..child::Opts::default()
-        };
-        let mut s = child::Server::start(BIN, opts);
+        let mut s = Spawn::new(BIN)
+            .env("DRAIN_DELAY_SECONDS", delay)
+            .env("DRAIN_TIMEOUT_SECONDS", timeout)
+            .no_wait()
+            .start();
         let (st, _) = s.wait_exit(Duration::from_secs(5));
         assert_eq!(st.code(), Some(2), "{st:?}");
         let lines = s.json_lines();

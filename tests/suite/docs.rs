@@ -1,9 +1,10 @@
 //! The documentation assets: `src/assets/openapi.json` and the `/docs` explorer page.
 //!
 //! # Contents
-//! - `openapi_*`: the document is valid JSON, parses as OpenAPI 3.1 with `oas3`, passes our strict
-//!   structural check ([`strict`]), documents exactly the contract's routes, and its examples
-//!   match its own schemas ([`schema`]).
+//! - `openapi_*`: the document is valid JSON, parses as OpenAPI 3.1 with `oas3` (required
+//!   fields, enums, every reference an operation uses), passes the strict check ([`strict`]: no
+//!   unknown key anywhere, declared and used cross-references), documents exactly the contract's
+//!   routes, and its examples match its own schemas ([`schema`], the `jsonschema` crate).
 //! - `served_*`: a running server serves both assets with the right content types, and its live
 //!   answers match the documented schemas.
 //! - `docs_page_*`: headless Chromium loads `/docs`, which lists every route and, driven through
@@ -21,15 +22,15 @@
 //! taking virtual time forward) is enough to drive it, and the test needs no CDP client crate
 //! (`headless_chrome` brings ~100 crates and a WebSocket stack to compile on a 2-core CI).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
+use testkit::http1::http;
 
 /// The assets, exactly as the server embeds them.
 const OPENAPI: &str = include_str!("../../src/assets/openapi.json");
@@ -42,7 +43,7 @@ const DOCS_HTML_MAX_BYTES: usize = 30 * 1024;
 /// The APP_VERSION given to the server under test, to see that it is substituted.
 const TEST_APP_VERSION: &str = "7.7.7-docs-ui";
 
-/// Every route of the contract (team/contract.md), as (method, path).
+/// Every route the service serves, as (method, path).
 const CONTRACT_ROUTES: &[(&str, &str)] = &[
     ("GET", "/"),
     ("GET", "/health/live"),
@@ -57,6 +58,10 @@ const CONTRACT_ROUTES: &[(&str, &str)] = &[
 ];
 
 const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The strict rules for the document, as a JSON Schema (2020-12) over it: the fixed fields of
+/// every OpenAPI object we use. Checked with the `jsonschema` crate.
+const STRICT_RULES: &str = include_str!("openapi-strict.schema.json");
 
 fn openapi() -> Value {
     serde_json::from_str(OPENAPI).expect("src/assets/openapi.json is not valid JSON")
@@ -157,8 +162,9 @@ fn openapi_references_resolve_with_oas3() {
     }
 }
 
-/// Our own strict check: no unknown keys anywhere (typos are errors), required fields, unique
-/// operationIds, valid status codes, declared tags and schemes, resolvable and used components.
+/// The strict check: no unknown key anywhere (typos are errors), required fields, valid status
+/// codes and media types, unique operationIds, declared tags and schemes, resolvable and used
+/// components.
 #[test]
 fn openapi_passes_strict_structural_check() {
     let errors = strict::check(&openapi());
@@ -169,7 +175,7 @@ fn openapi_passes_strict_structural_check() {
     );
 }
 
-/// The strict check itself catches the mistakes it is there for.
+/// The strict check catches the mistakes it is there for, each where it is.
 #[test]
 fn strict_check_rejects_broken_documents() {
     let mut doc = openapi();
@@ -181,16 +187,25 @@ fn strict_check_rejects_broken_documents() {
     doc["components"]["schemas"]["Hello"]["properties"]["message"]["typ"] = "string".into();
     doc["components"]["responses"]["NotFound"]["content"]["application/json"]["schema"]["$ref"] =
         "#/components/schemas/Nope".into();
-    let errors = strict::check(&doc).join("\n");
-    for needle in [
-        "unknown key `descripton`",
-        "`in` must be one of",
-        "duplicate operationId `getRoot`",
-        "bad status code `2000`",
-        "unknown key `typ`",
-        "unresolved $ref #/components/schemas/Nope",
+    let errors = strict::check(&doc);
+    for (at, needle) in [
+        ("/paths/~1/get/responses/200", "descripton"),
+        ("/paths/~1slow/get/parameters/0/in", "\"body\""),
+        ("/paths/~1info/get", "duplicate operationId `getRoot`"),
+        ("/paths/~1metrics/get/responses", "2000"),
+        ("/components/schemas/Hello/properties/message", "typ"),
+        (
+            "/components/responses/NotFound/content/application~1json/schema",
+            "unresolved $ref #/components/schemas/Nope",
+        ),
     ] {
-        assert!(errors.contains(needle), "expected {needle:?} in:\n{errors}");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with(&format!("{at}: ")) && e.contains(needle)),
+            "expected {needle:?} at {at} in:\n  {}",
+            errors.join("\n  ")
+        );
     }
 }
 
@@ -222,22 +237,16 @@ fn openapi_documents_the_contract_details() {
     assert_eq!(seconds["schema"]["default"], 5);
     let invalid = resp("get", "/slow", "422");
     let example = &invalid["content"]["application/json"]["example"];
-    assert_eq!(
-        example["detail"][0]["loc"],
-        serde_json::json!(["query", "seconds"])
-    );
+    assert_eq!(example["detail"][0]["loc"], json!(["query", "seconds"]));
     let item = deref(&doc, &invalid["content"]["application/json"]["schema"])["properties"]
         ["detail"]["items"]
         .clone();
-    assert_eq!(
-        item["required"],
-        serde_json::json!(["type", "loc", "msg", "input"])
-    );
+    assert_eq!(item["required"], json!(["type", "loc", "msg", "input"]));
 
     let toggle = op("post", "/admin/toggle-ready");
     assert_eq!(
         toggle["security"],
-        serde_json::json!([{}, {"adminToken": []}]),
+        json!([{}, {"adminToken": []}]),
         "bearer must be optional"
     );
     let scheme = &doc["components"]["securitySchemes"]["adminToken"];
@@ -259,7 +268,7 @@ fn openapi_documents_the_contract_details() {
     .clone();
     assert_eq!(
         info["required"],
-        serde_json::json!(["app_env", "app_version", "log_level", "pod_name"])
+        json!(["app_env", "app_version", "log_level", "pod_name"])
     );
     for optional in ["pod_namespace", "node_name"] {
         assert!(
@@ -344,36 +353,6 @@ fn openapi_examples_match_their_schemas() {
 // Served by a running server
 // ---------------------------------------------------------------------------------------------
 
-/// `GET /openapi.json` is the embedded document with APP_VERSION substituted, as JSON;
-/// `GET /docs` is the embedded page, as HTML.
-#[test]
-fn served_assets_have_the_right_types_and_bodies() {
-    let server = start_binary();
-    let spec = http(server.addr, "GET", "/openapi.json");
-    assert_eq!(spec.status, 200);
-    assert!(
-        spec.header("content-type").starts_with("application/json"),
-        "{:?}",
-        spec.headers
-    );
-    let served: Value = serde_json::from_str(&spec.body).expect("served /openapi.json is not JSON");
-    assert_eq!(served["info"]["version"], TEST_APP_VERSION);
-    assert_eq!(
-        served,
-        serde_json::from_str::<Value>(&OPENAPI.replace(VERSION_PLACEHOLDER, TEST_APP_VERSION))
-            .unwrap()
-    );
-
-    let page = http(server.addr, "GET", "/docs");
-    assert_eq!(page.status, 200);
-    assert!(
-        page.header("content-type").starts_with("text/html"),
-        "{:?}",
-        page.headers
-    );
-    assert_eq!(page.body, DOCS_HTML);
-}
-
 /// What the server answers matches what the document says it answers (status, content type and
 /// body schema), for the routes that are safe to call in a test.
 #[test]
@@ -395,13 +374,12 @@ fn served_answers_match_the_document() {
     for (method, path, target, code) in cases {
         // 405 is provoked with a method the route does not have.
         let send = if code == "405" { "DELETE" } else { method };
-        let answer = http(server.addr, send, target);
+        let (status, head, body) = http(server.addr(), send, target, &[]);
         let at = format!("{send} {target}");
-        let status = answer.status.to_string();
+        let status = status.to_string();
         assert!(
             code.split('|').any(|c| c == status),
-            "{at}: {status} {}",
-            answer.body
+            "{at}: {status} {body}"
         );
         let code = status.as_str();
         let documented = deref(
@@ -414,35 +392,79 @@ fn served_answers_match_the_document() {
             .iter()
             .next()
             .unwrap();
-        let ct = answer.header("content-type");
+        let ct = header(&head, "content-type");
         assert!(
             ct.starts_with(media_type.as_str()),
             "{at}: content-type {ct:?}, documented {media_type}"
         );
-        let body: Value = serde_json::from_str(&answer.body)
-            .unwrap_or_else(|e| panic!("{at}: {e}: {}", answer.body));
+        let body: Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{at}: {e}: {body}"));
         errors.extend(schema::validate(&doc, &media["schema"], &body, &at));
         if code == "405" {
-            assert!(!answer.header("allow").is_empty(), "{at}: no Allow header");
+            assert!(!header(&head, "allow").is_empty(), "{at}: no Allow header");
         }
         if code == "422" {
             assert_eq!(
                 body["detail"][0]["loc"],
-                serde_json::json!(["query", "seconds"]),
+                json!(["query", "seconds"]),
                 "{at}"
             );
         }
     }
-    let missing = http(server.addr, "GET", "/no-such-route");
-    assert_eq!(missing.status, 404);
+    let (status, _, body) = http(server.addr(), "GET", "/no-such-route", &[]);
+    assert_eq!(status, 404);
     let not_found = deref(&doc, &doc["components"]["responses"]["NotFound"]);
-    let body: Value = serde_json::from_str(&missing.body).unwrap();
+    let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body, not_found["content"]["application/json"]["example"]);
     assert!(
         errors.is_empty(),
         "answers that contradict the document:\n  {}",
         errors.join("\n  ")
     );
+}
+
+/// The schema check is not a rubber stamp: the live `GET /` answer passes its documented schema
+/// (reached through the response's `$ref`), and fails a deliberately wrong one (a property of the
+/// wrong type, a required property it lacks), and a tampered answer fails the right one.
+#[test]
+fn served_answer_fails_a_schema_it_does_not_match() {
+    let server = start_binary();
+    let (status, _, body) = http(server.addr(), "GET", "/", &[]);
+    assert_eq!(status, 200);
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    let doc = openapi();
+    let media = |doc: &Value| {
+        deref(doc, &doc["paths"]["/"]["get"]["responses"]["200"])["content"]["application/json"]
+            ["schema"]
+            .clone()
+    };
+    assert_eq!(
+        schema::validate(&doc, &media(&doc), &answer, "GET /"),
+        [] as [String; 0]
+    );
+
+    let mut wrong = doc.clone();
+    let hello = &mut wrong["components"]["schemas"]["Hello"];
+    hello["properties"]["message"]["type"] = "integer".into();
+    hello["required"]
+        .as_array_mut()
+        .unwrap()
+        .push("no_such_field".into());
+    let errors = schema::validate(&wrong, &media(&wrong), &answer, "GET /");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("/message") && e.contains("integer")),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|e| e.contains("no_such_field")),
+        "{errors:?}"
+    );
+
+    let mut tampered = answer.clone();
+    tampered["message"] = json!(42);
+    assert!(!schema::validate(&doc, &media(&doc), &tampered, "GET /").is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -493,7 +515,7 @@ fn docs_page_is_self_contained() {
 #[test]
 fn docs_page_lists_every_route_and_tries_them_in_chromium() {
     let server = start_binary();
-    let dom = chromium_dump_dom(server.addr, "/docs#try=getRoot,getSlow:seconds=0");
+    let dom = chromium_dump_dom(server.addr(), "/docs#try=getRoot,getSlow:seconds=0");
     assert_eq!(
         attr(&dom, "body", "data-state").as_deref(),
         Some("ready"),
@@ -550,7 +572,7 @@ fn docs_page_lists_every_route_and_tries_them_in_chromium() {
 #[test]
 fn docs_page_shows_error_answers_in_chromium() {
     let server = start_binary();
-    let dom = chromium_dump_dom(server.addr, "/docs#try=getSlow:seconds=abc");
+    let dom = chromium_dump_dom(server.addr(), "/docs#try=getSlow:seconds=abc");
     assert_eq!(
         attr(&dom, "body", "data-autorun").as_deref(),
         Some("done"),
@@ -560,10 +582,7 @@ fn docs_page_shows_error_answers_in_chromium() {
     assert_eq!(slow.url, "GET /slow?seconds=abc");
     assert!(slow.status.starts_with("422"), "{slow:?}");
     let body: Value = serde_json::from_str(&slow.body).unwrap();
-    assert_eq!(
-        body["detail"][0]["loc"],
-        serde_json::json!(["query", "seconds"])
-    );
+    assert_eq!(body["detail"][0]["loc"], json!(["query", "seconds"]));
 }
 
 /// What one "Try it" put on the page.
@@ -640,70 +659,31 @@ fn chromium_dump_dom(addr: SocketAddr, target: &str) -> String {
          package `chromium` (apt-get install chromium), or run ../shared/tooling/setup-env.sh"
     );
     let profile = TempDir::new("chromium-profile");
-    let child = Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--no-sandbox", // we run as root in CI; Chromium refuses to start sandboxed as root
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            // Without these Chromium keeps trying to reach the internet, which this machine refuses.
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-        ])
-        .arg(format!("--user-data-dir={}", profile.0.display()))
-        .arg("--virtual-time-budget=20000")
-        .arg("--dump-dom")
-        .arg(format!("http://{addr}{target}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot start {CHROMIUM}: {e}; install the Debian package `chromium`")
-        });
-    let (status, stdout, stderr) = wait_with_timeout(child, Duration::from_secs(90));
-    assert!(status, "chromium failed; stderr:\n{stderr}");
+    let mut cmd = Command::new(CHROMIUM);
+    cmd.args([
+        "--headless",
+        "--no-sandbox", // we run as root in CI; Chromium refuses to start sandboxed as root
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        // Without these Chromium keeps trying to reach the internet, which this machine refuses.
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+    ])
+    .arg(format!("--user-data-dir={}", profile.0.display()))
+    .arg("--virtual-time-budget=20000")
+    .arg("--dump-dom")
+    .arg(format!("http://{addr}{target}"));
+    let out = testkit::run::run_command(&mut cmd, Duration::from_secs(90));
+    assert_eq!(out.code, 0, "chromium failed; stderr:\n{}", out.stderr);
     assert!(
-        stdout.contains("</html>"),
-        "chromium printed no DOM; stderr:\n{stderr}"
+        out.stdout.contains("</html>"),
+        "chromium printed no DOM; stderr:\n{}",
+        out.stderr
     );
-    stdout
-}
-
-/// Waits for the child, killing it (our own child, by its handle) after `limit`.
-fn wait_with_timeout(mut child: Child, limit: Duration) -> (bool, String, String) {
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        out.read_to_string(&mut s).ok();
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        err.read_to_string(&mut s).ok();
-        s
-    });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            child.kill().ok();
-            child.wait().ok();
-            panic!("chromium did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    (
-        status.success(),
-        reader.join().unwrap(),
-        err_reader.join().unwrap(),
-    )
+    out.stdout
 }
 
 /// A directory removed on drop.
@@ -733,742 +713,194 @@ impl Drop for TempDir {
 // ---------------------------------------------------------------------------------------------
 
 /// Runs the `hello-world` binary on an ephemeral port and waits for its `listening` log event;
-/// every stdout line is read (so the server never blocks on a full pipe) and stopped on drop.
-fn start_binary() -> testkit::abuse::Server {
+/// every stdout line is read and checked (so the server never blocks on a full pipe), and it is
+/// stopped on drop.
+fn start_binary() -> testkit::Server {
     let env = [("APP_VERSION", TEST_APP_VERSION), ("ACCESS_LOG", "false")];
-    testkit::abuse::Server::start(crate::BIN, &env)
+    testkit::start(crate::BIN, &env)
 }
 
-/// One HTTP/1.1 answer.
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map_or("", |(_, v)| v.as_str())
-    }
-}
-
-/// A minimal HTTP/1.1 client: one request per connection, body read to EOF.
-fn http(addr: SocketAddr, method: &str, target: &str) -> Answer {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let raw = String::from_utf8(raw).expect("answer is not UTF-8");
-    let (head, body) = raw.split_once("\r\n\r\n").expect("no end of head");
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    Answer {
-        status,
-        headers,
-        body: body.to_string(),
-    }
+/// The value of header `name` in a lower-cased head (empty if absent).
+fn header<'a>(head: &'a str, name: &str) -> &'a str {
+    head.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .map_or("", str::trim)
 }
 
 // ---------------------------------------------------------------------------------------------
 // Checkers
 // ---------------------------------------------------------------------------------------------
 
-/// A small JSON Schema validator for the keywords our document uses (type, const, enum,
-/// required, properties, additionalProperties, items, minItems, minimum, maximum, $ref). An
-/// unsupported keyword is reported, so the validator cannot silently accept what it ignores.
+/// A value against a schema of the document, with the `jsonschema` crate (an OpenAPI 3.1 schema
+/// object is JSON Schema 2020-12). The schema is wrapped in a root that carries the document's
+/// `components`, so its `#/components/schemas/…` references resolve exactly as in the document.
 mod schema {
     use super::*;
 
-    const SUPPORTED: &[&str] = &[
-        "$ref",
-        "type",
-        "const",
-        "enum",
-        "required",
-        "properties",
-        "additionalProperties",
-        "items",
-        "minItems",
-        "minimum",
-        "maximum",
-        "default",
-        "description",
-        "title",
-        "example",
-        "examples",
-    ];
-
+    /// Every way `v` contradicts `schema`, as `{at}{instance path}: {reason}`.
     pub fn validate(doc: &Value, schema: &Value, v: &Value, at: &str) -> Vec<String> {
-        let mut errors = Vec::new();
-        check(doc, schema, v, at, &mut errors);
-        errors
-    }
-
-    fn type_ok(t: &str, v: &Value) -> bool {
-        match t {
-            "object" => v.is_object(),
-            "array" => v.is_array(),
-            "string" => v.is_string(),
-            "boolean" => v.is_boolean(),
-            "null" => v.is_null(),
-            "number" => v.is_number(),
-            "integer" => v.is_i64() || v.is_u64(),
-            _ => false,
-        }
-    }
-
-    fn check(doc: &Value, schema: &Value, v: &Value, at: &str, errors: &mut Vec<String>) {
-        let s = deref(doc, schema);
-        let Some(obj) = s.as_object() else {
-            return errors.push(format!("{at}: schema is not an object"));
-        };
-        for key in obj.keys() {
-            if !SUPPORTED.contains(&key.as_str()) {
-                errors.push(format!("{at}: validator does not support `{key}`"));
-            }
-        }
-        match &s["type"] {
-            Value::String(t) if !type_ok(t, v) => errors.push(format!("{at}: {v} is not {t}")),
-            Value::Array(ts) if !ts.iter().any(|t| type_ok(t.as_str().unwrap_or(""), v)) => {
-                errors.push(format!("{at}: {v} is none of {}", s["type"]))
-            }
-            _ => {}
-        }
-        if let Some(c) = s.get("const") {
-            if c != v {
-                errors.push(format!("{at}: {v} is not {c}"));
-            }
-        }
-        if let Some(e) = s["enum"].as_array() {
-            if !e.contains(v) {
-                errors.push(format!("{at}: {v} not in {}", s["enum"]));
-            }
-        }
-        if let (Some(min), Some(n)) = (s["minimum"].as_f64(), v.as_f64()) {
-            if n < min {
-                errors.push(format!("{at}: {n} < minimum {min}"));
-            }
-        }
-        if let (Some(max), Some(n)) = (s["maximum"].as_f64(), v.as_f64()) {
-            if n > max {
-                errors.push(format!("{at}: {n} > maximum {max}"));
-            }
-        }
-        if let Some(o) = v.as_object() {
-            for r in s["required"].as_array().into_iter().flatten() {
-                if !o.contains_key(r.as_str().unwrap_or("")) {
-                    errors.push(format!(
-                        "{at}: missing required `{}`",
-                        r.as_str().unwrap_or("?")
-                    ));
-                }
-            }
-            let props = s["properties"].as_object();
-            for (k, val) in o {
-                match props.and_then(|p| p.get(k)) {
-                    Some(ps) => check(doc, ps, val, &format!("{at}.{k}"), errors),
-                    None if s["additionalProperties"] == false => {
-                        errors.push(format!("{at}: unexpected property `{k}`"))
-                    }
-                    None => {}
-                }
-            }
-        }
-        if let Some(a) = v.as_array() {
-            if let Some(min) = s["minItems"].as_u64() {
-                if (a.len() as u64) < min {
-                    errors.push(format!("{at}: fewer than {min} items"));
-                }
-            }
-            if let Some(items) = s.get("items") {
-                for (i, item) in a.iter().enumerate() {
-                    check(doc, items, item, &format!("{at}[{i}]"), errors);
-                }
-            }
+        let root = json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "components": doc["components"],
+            "allOf": [schema],
+        });
+        match jsonschema::draft202012::new(&root) {
+            Ok(validator) => validator
+                .iter_errors(v)
+                .map(|e| format!("{at}{}: {e}", e.instance_path()))
+                .collect(),
+            Err(e) => vec![format!("{at}: the schema does not compile: {e}")],
         }
     }
 }
 
-/// A strict structural check of an OpenAPI 3.1 document: the fixed fields of each object of the
-/// specification (anything else must be an `x-` extension), the required ones, and the
-/// cross-references between them. Collects every problem instead of stopping at the first.
+/// The strict check of the document: [`STRICT_RULES`] (the fixed fields of each object, with
+/// the `jsonschema` crate) plus the cross-references a schema cannot express. Every problem
+/// is reported as `{JSON pointer}: {reason}`.
 mod strict {
     use super::*;
 
-    const ROOT: &[&str] = &[
-        "openapi",
-        "info",
-        "jsonSchemaDialect",
-        "servers",
-        "paths",
-        "webhooks",
-        "components",
-        "security",
-        "tags",
-        "externalDocs",
-    ];
-    const INFO: &[&str] = &[
-        "title",
-        "summary",
-        "description",
-        "termsOfService",
-        "contact",
-        "license",
-        "version",
-    ];
-    const LICENSE: &[&str] = &["name", "identifier", "url"];
-    const SERVER: &[&str] = &["url", "description", "variables"];
-    const TAG: &[&str] = &["name", "description", "externalDocs"];
     const METHODS: &[&str] = &[
         "get", "put", "post", "delete", "options", "head", "patch", "trace",
     ];
-    const PATH_ITEM: &[&str] = &["$ref", "summary", "description", "servers", "parameters"];
-    const OPERATION: &[&str] = &[
-        "tags",
-        "summary",
-        "description",
-        "externalDocs",
-        "operationId",
-        "parameters",
-        "requestBody",
-        "responses",
-        "callbacks",
-        "deprecated",
-        "security",
-        "servers",
-    ];
-    const PARAMETER: &[&str] = &[
-        "name",
-        "in",
-        "description",
-        "required",
-        "deprecated",
-        "allowEmptyValue",
-        "style",
-        "explode",
-        "allowReserved",
-        "schema",
-        "example",
-        "examples",
-        "content",
-    ];
-    const RESPONSE: &[&str] = &["description", "headers", "content", "links"];
-    const HEADER: &[&str] = &[
-        "description",
-        "required",
-        "deprecated",
-        "style",
-        "explode",
-        "schema",
-        "example",
-        "examples",
-        "content",
-    ];
-    const MEDIA_TYPE: &[&str] = &["schema", "example", "examples", "encoding"];
-    const REFERENCE: &[&str] = &["$ref", "summary", "description"];
-    const COMPONENTS: &[&str] = &[
-        "schemas",
-        "responses",
-        "parameters",
-        "examples",
-        "requestBodies",
-        "headers",
-        "securitySchemes",
-        "links",
-        "callbacks",
-        "pathItems",
-    ];
-    const SECURITY_SCHEME: &[&str] = &[
-        "type",
-        "description",
-        "name",
-        "in",
-        "scheme",
-        "bearerFormat",
-        "flows",
-        "openIdConnectUrl",
-    ];
-    /// JSON Schema 2020-12 keywords plus the OpenAPI 3.1 additions.
-    const SCHEMA: &[&str] = &[
-        "$ref",
-        "$id",
-        "$schema",
-        "$defs",
-        "$comment",
-        "$anchor",
-        "$dynamicRef",
-        "$dynamicAnchor",
-        "type",
-        "enum",
-        "const",
-        "multipleOf",
-        "maximum",
-        "exclusiveMaximum",
-        "minimum",
-        "exclusiveMinimum",
-        "maxLength",
-        "minLength",
-        "pattern",
-        "items",
-        "prefixItems",
-        "contains",
-        "maxItems",
-        "minItems",
-        "uniqueItems",
-        "maxContains",
-        "minContains",
-        "maxProperties",
-        "minProperties",
-        "required",
-        "properties",
-        "patternProperties",
-        "additionalProperties",
-        "propertyNames",
-        "dependentRequired",
-        "dependentSchemas",
-        "allOf",
-        "anyOf",
-        "oneOf",
-        "not",
-        "if",
-        "then",
-        "else",
-        "unevaluatedItems",
-        "unevaluatedProperties",
-        "title",
-        "description",
-        "default",
-        "deprecated",
-        "readOnly",
-        "writeOnly",
-        "examples",
-        "format",
-        "contentMediaType",
-        "contentEncoding",
-        "contentSchema",
-        "discriminator",
-        "xml",
-        "externalDocs",
-        "example",
-    ];
-    const JSON_TYPES: &[&str] = &[
-        "null", "boolean", "object", "array", "number", "integer", "string",
-    ];
-
-    struct Checker<'a> {
-        doc: &'a Value,
-        errors: Vec<String>,
-        /// `$ref` targets seen, to report components nothing uses.
-        used: BTreeSet<String>,
-    }
 
     pub fn check(doc: &Value) -> Vec<String> {
-        let mut c = Checker {
-            doc,
-            errors: Vec::new(),
-            used: BTreeSet::new(),
-        };
-        c.root();
-        c.errors
+        let rules: Value = serde_json::from_str(STRICT_RULES).expect("the rules are JSON");
+        let rules = jsonschema::draft202012::new(&rules).expect("the rules are a valid schema");
+        let mut errors: Vec<String> = rules
+            .iter_errors(doc)
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect();
+        references(doc, "", doc, &mut errors);
+        operations(doc, &mut errors);
+        errors
     }
 
-    impl<'a> Checker<'a> {
-        fn err(&mut self, msg: String) {
-            self.errors.push(msg);
-        }
-
-        /// Checks `v` is an object whose keys are in `allowed` (or `x-…`) and has `required`.
-        fn keys<'v>(
-            &mut self,
-            at: &str,
-            v: &'v Value,
-            allowed: &[&str],
-            required: &[&str],
-        ) -> Option<&'v serde_json::Map<String, Value>> {
-            let Some(o) = v.as_object() else {
-                self.err(format!("{at}: expected an object"));
-                return None;
-            };
-            for k in o.keys() {
-                if !allowed.contains(&k.as_str()) && !k.starts_with("x-") {
-                    self.err(format!("{at}: unknown key `{k}`"));
-                }
-            }
-            for r in required {
-                if !o.contains_key(*r) {
-                    self.err(format!("{at}: missing `{r}`"));
-                }
-            }
-            Some(o)
-        }
-
-        fn string(&mut self, at: &str, v: &Value, key: &str) {
-            if let Some(x) = v.get(key) {
-                if !x.is_string() {
-                    self.err(format!("{at}.{key}: expected a string"));
-                }
-            }
-        }
-
-        /// Resolves a `$ref` that must point into `#/components/<kind>/`.
-        fn reference<'v>(&mut self, at: &str, v: &'v Value, kind: &str) -> Option<&'v Value>
-        where
-            'a: 'v,
-        {
-            self.keys(at, v, REFERENCE, &["$ref"]);
-            let r = v["$ref"].as_str().unwrap_or("");
-            self.used.insert(r.to_string());
-            if !r.starts_with(&format!("#/components/{kind}/")) {
-                self.err(format!(
-                    "{at}: $ref {r} should point into #/components/{kind}/"
-                ));
-            }
-            let target = resolve_ref(self.doc, r);
-            if target.is_none() {
-                self.err(format!("{at}: unresolved $ref {r}"));
-            }
-            target
-        }
-
-        fn root(&mut self) {
-            let doc = self.doc;
-            self.keys("root", doc, ROOT, &["openapi", "info", "paths"]);
-            let version = doc["openapi"].as_str().unwrap_or("");
-            if !version.starts_with("3.1.") || version["3.1.".len()..].parse::<u32>().is_err() {
-                self.err(format!("openapi: {version:?} is not 3.1.x"));
-            }
-            if let Some(info) = self.keys("info", &doc["info"], INFO, &["title", "version"]) {
-                for k in ["title", "version", "summary", "description"] {
-                    self.string("info", &doc["info"], k);
-                }
-                if info.contains_key("license") {
-                    self.keys("info.license", &doc["info"]["license"], LICENSE, &["name"]);
-                }
-            }
-            for (i, s) in doc["servers"].as_array().into_iter().flatten().enumerate() {
-                self.keys(&format!("servers[{i}]"), s, SERVER, &["url"]);
-            }
-            let mut tags = BTreeSet::new();
-            for (i, t) in doc["tags"].as_array().into_iter().flatten().enumerate() {
-                self.keys(&format!("tags[{i}]"), t, TAG, &["name"]);
-                if !tags.insert(t["name"].as_str().unwrap_or("").to_string()) {
-                    self.err(format!("tags[{i}]: duplicate tag"));
-                }
-            }
-            let schemes: BTreeSet<String> = doc["components"]["securitySchemes"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(k, _)| k.clone())
-                .collect();
-            let mut op_ids = BTreeSet::new();
-            for (path, item) in doc["paths"].as_object().into_iter().flatten() {
-                if !path.starts_with('/') {
-                    self.err(format!("paths: `{path}` does not start with /"));
-                }
-                let mut allowed = PATH_ITEM.to_vec();
-                allowed.extend(METHODS);
-                self.keys(path, item, &allowed, &[]);
-                let template: BTreeSet<String> = path
-                    .split('{')
-                    .skip(1)
-                    .filter_map(|s| s.split_once('}'))
-                    .map(|(n, _)| n.to_string())
-                    .collect();
-                for m in METHODS {
-                    let Some(op) = item.get(*m) else { continue };
-                    let at = format!("{} {path}", m.to_uppercase());
-                    self.operation(&at, op, &template, &tags, &schemes, &mut op_ids);
-                }
-            }
-            self.components();
-        }
-
-        fn operation(
-            &mut self,
-            at: &str,
-            op: &Value,
-            template: &BTreeSet<String>,
-            tags: &BTreeSet<String>,
-            schemes: &BTreeSet<String>,
-            op_ids: &mut BTreeSet<String>,
-        ) {
-            self.keys(at, op, OPERATION, &["responses", "operationId", "summary"]);
-            for k in ["summary", "description", "operationId"] {
-                self.string(at, op, k);
-            }
-            if let Some(id) = op["operationId"].as_str() {
-                if !op_ids.insert(id.to_string()) {
-                    self.err(format!("{at}: duplicate operationId `{id}`"));
-                }
-            }
-            for t in op["tags"].as_array().into_iter().flatten() {
-                if !tags.contains(t.as_str().unwrap_or("")) {
-                    self.err(format!("{at}: tag {t} is not declared in `tags`"));
-                }
-            }
-            for req in op["security"].as_array().into_iter().flatten() {
-                for name in req.as_object().into_iter().flatten().map(|(k, _)| k) {
-                    if !schemes.contains(name) {
-                        self.err(format!("{at}: security scheme `{name}` is not declared"));
+    /// Every `$ref` resolves; every `required` name of a schema is one of its properties;
+    /// every declared component is referenced (a component nothing points at is dead).
+    fn references(doc: &Value, at: &str, v: &Value, errors: &mut Vec<String>) {
+        match v {
+            Value::Object(o) => {
+                if let Some(r) = o.get("$ref").and_then(Value::as_str) {
+                    if resolve_ref(doc, r).is_none() {
+                        errors.push(format!("{at}: unresolved $ref {r}"));
                     }
                 }
-            }
-            let mut seen = BTreeSet::new();
-            let mut path_params = BTreeSet::new();
-            for (i, p) in op["parameters"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
-                let pat = format!("{at} parameters[{i}]");
-                let p = if p.get("$ref").is_some() {
-                    match self.reference(&pat, p, "parameters") {
-                        Some(t) => t,
-                        None => continue,
-                    }
-                } else {
-                    p
-                };
-                self.parameter(&pat, p);
-                let (name, location) = (
-                    p["name"].as_str().unwrap_or(""),
-                    p["in"].as_str().unwrap_or(""),
-                );
-                if !seen.insert((name, location)) {
-                    self.err(format!("{pat}: duplicate parameter {name} in {location}"));
-                }
-                if location == "path" {
-                    path_params.insert(name.to_string());
-                }
-            }
-            if &path_params != template {
-                self.err(format!(
-                    "{at}: path parameters {path_params:?} do not match the template {template:?}"
-                ));
-            }
-            let Some(responses) = op["responses"].as_object() else {
-                return self.err(format!("{at}: responses must be an object"));
-            };
-            if !responses.keys().any(|c| c.starts_with('2')) {
-                self.err(format!("{at}: no 2xx response"));
-            }
-            for (code, r) in responses {
-                let valid = code == "default"
-                    || (code.len() == 3
-                        && matches!(code.as_bytes()[0], b'1'..=b'5')
-                        && (code[1..].bytes().all(|b| b.is_ascii_digit()) || &code[1..] == "XX"));
-                if !valid {
-                    self.err(format!("{at}: bad status code `{code}`"));
-                }
-                let rat = format!("{at} {code}");
-                if r.get("$ref").is_some() {
-                    self.reference(&rat, r, "responses");
-                } else {
-                    self.response(&rat, r);
-                }
-            }
-        }
-
-        fn parameter(&mut self, at: &str, p: &Value) {
-            self.keys(at, p, PARAMETER, &["name", "in"]);
-            let location = p["in"].as_str().unwrap_or("");
-            if !["query", "header", "path", "cookie"].contains(&location) {
-                self.err(format!(
-                    "{at}: `in` must be one of query, header, path, cookie (got {location:?})"
-                ));
-            }
-            if location == "path" && p["required"] != true {
-                self.err(format!("{at}: a path parameter must be required"));
-            }
-            if location == "header"
-                && ["accept", "content-type", "authorization"]
-                    .contains(&p["name"].as_str().unwrap_or("").to_lowercase().as_str())
-            {
-                self.err(format!(
-                    "{at}: header {} is ignored by OpenAPI; use a security scheme",
-                    p["name"]
-                ));
-            }
-            if p.get("schema").is_some() == p.get("content").is_some() {
-                self.err(format!("{at}: exactly one of `schema` and `content`"));
-            }
-            if let Some(s) = p.get("schema") {
-                self.schema(&format!("{at}.schema"), s);
-                if let Some(ex) = p.get("example") {
-                    for e in schema::validate(self.doc, s, ex, &format!("{at}.example")) {
-                        self.err(e);
+                if let (Some(req), Some(props)) =
+                    (v["required"].as_array(), v["properties"].as_object())
+                {
+                    for r in req
+                        .iter()
+                        .filter(|r| !props.contains_key(r.as_str().unwrap_or("")))
+                    {
+                        errors.push(format!("{at}: required {r} is not among the properties"));
                     }
                 }
+                for (k, sub) in o {
+                    let key = k.replace('~', "~0").replace('/', "~1");
+                    references(doc, &format!("{at}/{key}"), sub, errors);
+                }
             }
+            Value::Array(a) => {
+                for (i, sub) in a.iter().enumerate() {
+                    references(doc, &format!("{at}/{i}"), sub, errors);
+                }
+            }
+            _ => {}
         }
-
-        fn response(&mut self, at: &str, r: &Value) {
-            self.keys(at, r, RESPONSE, &["description"]);
-            self.string(at, r, "description");
-            for (name, h) in r["headers"].as_object().into_iter().flatten() {
-                let hat = format!("{at} header {name}");
-                self.keys(&hat, h, HEADER, &[]);
-                if let Some(s) = h.get("schema") {
-                    self.schema(&hat, s);
-                }
-            }
-            for (mt, media) in r["content"].as_object().into_iter().flatten() {
-                let mat = format!("{at} {mt}");
-                let essence = mt.split(';').next().unwrap_or("").trim();
-                let parts: Vec<&str> = essence.split('/').collect();
-                if parts.len() != 2 || parts.iter().any(|p| p.is_empty() || p.contains(' ')) {
-                    self.err(format!("{mat}: not a media type"));
-                }
-                self.keys(&mat, media, MEDIA_TYPE, &["schema"]);
-                if let Some(s) = media.get("schema") {
-                    self.schema(&mat, s);
-                }
-            }
-        }
-
-        fn schema(&mut self, at: &str, s: &Value) {
-            if s.is_boolean() {
-                return;
-            }
-            if s.get("$ref").is_some() {
-                self.used
-                    .insert(s["$ref"].as_str().unwrap_or("").to_string());
-                if resolve_ref(self.doc, s["$ref"].as_str().unwrap_or("")).is_none() {
-                    self.err(format!(
-                        "{at}: unresolved $ref {}",
-                        s["$ref"].as_str().unwrap_or("")
-                    ));
-                }
-            }
-            let Some(o) = self.keys(at, s, SCHEMA, &[]) else {
-                return;
-            };
-            let types: Vec<&Value> = match &s["type"] {
-                Value::Null => vec![],
-                Value::Array(a) => a.iter().collect(),
-                t => vec![t],
-            };
-            for t in types {
-                if !JSON_TYPES.contains(&t.as_str().unwrap_or("")) {
-                    self.err(format!("{at}: bad type {t}"));
-                }
-            }
-            if let (Some(req), Some(props)) =
-                (s["required"].as_array(), s["properties"].as_object())
-            {
-                for r in req {
-                    if !props.contains_key(r.as_str().unwrap_or("")) {
-                        self.err(format!("{at}: required {r} is not among the properties"));
-                    }
-                }
-            }
-            for (k, sub) in s["properties"].as_object().into_iter().flatten() {
-                self.schema(&format!("{at}.{k}"), sub);
-            }
-            for k in [
-                "items",
-                "additionalProperties",
-                "not",
-                "if",
-                "then",
-                "else",
-                "contains",
-            ] {
-                if let Some(sub) = o.get(k) {
-                    self.schema(&format!("{at}/{k}"), sub);
-                }
-            }
-            for k in ["allOf", "anyOf", "oneOf", "prefixItems"] {
-                for (i, sub) in s[k].as_array().into_iter().flatten().enumerate() {
-                    self.schema(&format!("{at}/{k}[{i}]"), sub);
-                }
-            }
-        }
-
-        fn components(&mut self) {
-            let doc = self.doc;
-            let Some(c) = self.keys("components", &doc["components"], COMPONENTS, &[]) else {
-                return;
-            };
-            for (name, s) in c
-                .get("schemas")
-                .and_then(Value::as_object)
-                .into_iter()
-                .flatten()
-            {
-                self.schema(&format!("components.schemas.{name}"), s);
-            }
-            for (name, r) in c
-                .get("responses")
-                .and_then(Value::as_object)
-                .into_iter()
-                .flatten()
-            {
-                self.response(&format!("components.responses.{name}"), r);
-            }
-            for (name, s) in c
-                .get("securitySchemes")
-                .and_then(Value::as_object)
-                .into_iter()
-                .flatten()
-            {
-                let at = format!("components.securitySchemes.{name}");
-                self.keys(&at, s, SECURITY_SCHEME, &["type"]);
-                match s["type"].as_str().unwrap_or("") {
-                    "http" if s["scheme"].is_string() => {}
-                    "http" => self.err(format!("{at}: http scheme needs `scheme`")),
-                    "apiKey" | "mutualTLS" | "oauth2" | "openIdConnect" => {}
-                    t => self.err(format!("{at}: bad type {t:?}")),
-                }
-            }
-            // Everything declared is used: a component nothing points at is dead documentation.
-            let mut declared = BTreeMap::new();
+        if at.is_empty() {
+            let text = v.to_string();
             for kind in ["schemas", "responses", "parameters"] {
-                for name in c
-                    .get(kind)
-                    .and_then(Value::as_object)
+                for name in v["components"][kind]
+                    .as_object()
                     .into_iter()
                     .flatten()
                     .map(|(k, _)| k)
                 {
-                    declared.insert(format!("#/components/{kind}/{name}"), ());
+                    let r = format!("#/components/{kind}/{name}");
+                    if !text.contains(&format!("\"$ref\":\"{r}\"")) {
+                        errors.push(format!(
+                            "/components/{kind}/{name}: declared but never referenced"
+                        ));
+                    }
                 }
             }
-            for r in declared.keys() {
-                if !self.used.contains(r) {
-                    self.errors
-                        .push(format!("{r}: declared but never referenced"));
+        }
+    }
+
+    /// Unique operationIds and tags; declared tags and security schemes; path parameters that
+    /// match the path template, each once; at least one 2xx answer.
+    fn operations(doc: &Value, errors: &mut Vec<String>) {
+        let mut tags = BTreeSet::new();
+        for (i, t) in doc["tags"].as_array().into_iter().flatten().enumerate() {
+            if !tags.insert(t["name"].as_str().unwrap_or("")) {
+                errors.push(format!("/tags/{i}: duplicate tag"));
+            }
+        }
+        let schemes = &doc["components"]["securitySchemes"];
+        let mut op_ids = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            let template: BTreeSet<&str> = path
+                .split('{')
+                .skip(1)
+                .filter_map(|s| Some(s.split_once('}')?.0))
+                .collect();
+            for (m, op) in item.as_object().into_iter().flatten() {
+                if !METHODS.contains(&m.as_str()) {
+                    continue;
+                }
+                let at = format!("/paths/{}/{m}", path.replace('~', "~0").replace('/', "~1"));
+                if let Some(id) = op["operationId"].as_str() {
+                    if !op_ids.insert(id) {
+                        errors.push(format!("{at}: duplicate operationId `{id}`"));
+                    }
+                }
+                for t in op["tags"].as_array().into_iter().flatten() {
+                    if !tags.contains(t.as_str().unwrap_or("")) {
+                        errors.push(format!("{at}: tag {t} is not declared in `tags`"));
+                    }
+                }
+                for req in op["security"].as_array().into_iter().flatten() {
+                    for name in req.as_object().into_iter().flatten().map(|(k, _)| k) {
+                        if schemes.get(name).is_none() {
+                            errors.push(format!("{at}: security scheme `{name}` is not declared"));
+                        }
+                    }
+                }
+                let mut seen = BTreeSet::new();
+                let mut in_path = BTreeSet::new();
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    let p = deref(doc, p);
+                    let (name, location) = (
+                        p["name"].as_str().unwrap_or(""),
+                        p["in"].as_str().unwrap_or(""),
+                    );
+                    if !seen.insert((name, location)) {
+                        errors.push(format!("{at}: duplicate parameter {name} in {location}"));
+                    }
+                    if location == "path" {
+                        in_path.insert(name);
+                    }
+                }
+                if in_path != template {
+                    errors.push(format!(
+                        "{at}: path parameters {in_path:?} do not match the template"
+                    ));
+                }
+                let responses = op["responses"].as_object().into_iter().flatten();
+                if !responses.map(|(c, _)| c).any(|c| c.starts_with('2')) {
+                    errors.push(format!("{at}: no 2xx response"));
                 }
             }
         }
     }
 }
 
-/// `/openapi.json` is JSON carrying the running APP_VERSION (escaped); `/docs` is HTML.
-/// (In process, through the `serve_with` seam; the document itself is checked above.)
+/// `GET /openapi.json` is the embedded document with APP_VERSION substituted (escaped: a
+/// version with a quote keeps it JSON), as `application/json`; `GET /docs` is the embedded page,
+/// as HTML. In process, through the `serve_with` seam.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn openapi_carries_the_version_and_docs_is_html() {
+async fn served_assets_carry_the_version_and_have_the_right_types() {
     use crate::inproc::{assert_framing, bounded, TestServer};
     bounded(20, async {
         let version = "4.5.6-rc.1+\"quoted\"";
@@ -1480,6 +912,11 @@ async fn openapi_carries_the_version_and_docs_is_html() {
         let doc = r.json();
         assert_eq!(doc["info"]["version"], version);
         assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+        let placeholder = format!("\"{VERSION_PLACEHOLDER}\"");
+        let escaped = serde_json::to_string(version).unwrap();
+        let embedded: Value =
+            serde_json::from_str(&OPENAPI.replace(&placeholder, &escaped)).unwrap();
+        assert_eq!(doc, embedded, "the embedded document, otherwise unchanged");
         let r = srv.get("/docs").await;
         assert_eq!(r.status, 200);
         assert!(r.header("content-type").starts_with("text/html"));
@@ -1488,6 +925,7 @@ async fn openapi_carries_the_version_and_docs_is_html() {
             r.text().to_ascii_lowercase().contains("<html")
                 || r.text().starts_with("<!doctype html")
         );
+        assert_eq!(r.text(), DOCS_HTML);
         srv.stop().await;
     })
     .await;

@@ -26,8 +26,9 @@ use std::process::ExitStatus;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use testkit::child::{connect, expect_closed, get, ms, read_response, send_request, Opts, Server};
 use testkit::h2c;
+use testkit::http1::{connect, expect_closed, get, ms, read_response, send_request};
+use testkit::{Server, Spawn};
 
 use crate::BIN;
 use serde_json::Value;
@@ -111,26 +112,36 @@ fn start_request(addr: std::net::SocketAddr, path: &str) -> TcpStream {
     s
 }
 
+/// The drain scenarios' server: info logs, a pod name, and the runtime flavour a developer may
+/// choose for the whole module with DRAIN_TEST_WORKERS (=1: the current-thread runtime a 1-CPU
+/// pod gets); `env` comes last and wins.
+fn server(env: &[(&str, &str)]) -> Spawn {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let mut s = Spawn::new(BIN)
+        .env("PATH", &path)
+        .env("LOG_LEVEL", "info")
+        .env("POD_NAME", "drain-test");
+    if let Ok(w) = std::env::var("DRAIN_TEST_WORKERS") {
+        s = s.env("WORKERS", &w);
+    }
+    s.envs(env)
+}
+
 // ---------------------------------------------------------------------------------------------
 // S1 — signals are never ignored (R1, R3)
 // ---------------------------------------------------------------------------------------------
 
 /// S1 (R1, R3): SIGTERM/SIGINT 5 ms after exec, before `listening`, starts the drain (it is not
 /// lost and does not kill the process): exit 0, quickly, with the full drain log.
-/// "5 ms after exec" is the child's time, see `testkit::child::wait_run_time`: on a loaded machine the
+/// "5 ms after exec" is the child's time, see `testkit::procfs::wait_run_time`: on a loaded machine the
 /// child may not have run at all 5 ms of wall-clock time after exec, so the harness then waits
 /// until it has had 1 ms of CPU (or gone to sleep) — still long before it could bind its port.
 #[test]
 fn s01_signal_5ms_after_exec_is_not_ignored() {
     for (sig, name) in [("TERM", "SIGTERM"), ("INT", "SIGINT"), ("TERM", "SIGTERM")] {
-        let mut s = Server::start(
-            BIN,
-            Opts {
-                env: &[("DRAIN_TIMEOUT_SECONDS", "2")],
-                early_signal: Some((sig, Duration::from_millis(5))),
-                ..Opts::default()
-            },
-        );
+        let mut s = server(&[("DRAIN_TIMEOUT_SECONDS", "2")])
+            .early_signal(sig, Duration::from_millis(5))
+            .start();
         let (st, at) = s.wait_exit(secs(2.0) + EXIT_MARGIN);
         assert_eq!(
             code(st),
@@ -156,14 +167,7 @@ fn s01_signal_5ms_after_exec_is_not_ignored() {
 /// Deterministic companion of the 5 ms test above (that one depends on the scheduler).
 #[test]
 fn s01_handlers_installed_before_listening() {
-    let mut s = Server::start(
-        BIN,
-        Opts {
-            env: &[("DRAIN_TIMEOUT_SECONDS", "2")],
-            no_wait: true,
-            ..Opts::default()
-        },
-    );
+    let mut s = server(&[("DRAIN_TIMEOUT_SECONDS", "2")]).no_wait().start();
     let pid = s.pid();
     let end = Instant::now() + Duration::from_secs(5);
     let sigterm_bit = 1u64 << (15 - 1);
@@ -195,7 +199,7 @@ fn s01_handlers_installed_before_listening() {
 #[test]
 fn s01_signal_after_ready_drains_and_exits_0() {
     for (sig, name) in [("TERM", "SIGTERM"), ("INT", "SIGINT")] {
-        let mut s = Server::spawn(BIN, &[("DRAIN_TIMEOUT_SECONDS", "2")]);
+        let mut s = server(&[("DRAIN_TIMEOUT_SECONDS", "2")]).start();
         let (r, _) = get(s.addr(), "/health/ready");
         assert_eq!(r.status, 200);
         let t = s.signal(sig);
@@ -220,7 +224,7 @@ fn s01_signal_after_ready_drains_and_exits_0() {
 /// (DRAIN_DELAY_SECONDS=0), and the process exits 0 as fast.
 #[test]
 fn s02_idle_keepalive_closed_at_once() {
-    let mut s = Server::spawn(BIN, &[("DRAIN_TIMEOUT_SECONDS", "2")]);
+    let mut s = server(&[("DRAIN_TIMEOUT_SECONDS", "2")]).start();
     let (r, mut conn) = get(s.addr(), "/");
     assert_eq!(r.status, 200);
     assert!(!r.closes(), "keep-alive before the drain");
@@ -251,7 +255,7 @@ fn s02_idle_keepalive_closed_at_once() {
 /// S5 (R12): an accepted connection that never sent a byte is closed within 100 ms of SIGTERM.
 #[test]
 fn s05_silent_connection_closed_at_once() {
-    let mut s = Server::spawn(BIN, &[("DRAIN_TIMEOUT_SECONDS", "2")]);
+    let mut s = server(&[("DRAIN_TIMEOUT_SECONDS", "2")]).start();
     let mut conn = connect(s.addr());
     thread::sleep(Duration::from_millis(100)); // accepted and waiting for its first byte
     let t = s.signal("TERM");
@@ -282,7 +286,7 @@ fn s05_silent_connection_closed_at_once() {
 /// `connection: close`, then EOF; a new connect after `listener_closed` is refused; exit 0.
 #[test]
 fn s03_s04_in_flight_completes_and_listener_refuses() {
-    let mut s = Server::spawn(BIN, &[("DRAIN_TIMEOUT_SECONDS", "3")]);
+    let mut s = server(&[("DRAIN_TIMEOUT_SECONDS", "3")]).start();
     let addr = s.addr();
     let mut conn = start_request(addr, "/slow?seconds=1");
     thread::sleep(Duration::from_millis(300));
@@ -339,13 +343,11 @@ fn s03_s04_in_flight_completes_and_listener_refuses() {
 /// `connection: close`; the drain metrics show the phase; the listener closes at ≈1.5 s.
 #[test]
 fn s06_announce_phase_serves_with_connection_close() {
-    let mut s = Server::spawn(
-        BIN,
-        &[
-            ("DRAIN_DELAY_SECONDS", "1.5"),
-            ("DRAIN_TIMEOUT_SECONDS", "3"),
-        ],
-    );
+    let mut s = server(&[
+        ("DRAIN_DELAY_SECONDS", "1.5"),
+        ("DRAIN_TIMEOUT_SECONDS", "3"),
+    ])
+    .start();
     let addr = s.addr();
     let (r, mut ka) = get(addr, "/");
     assert_eq!(r.status, 200);
@@ -475,7 +477,7 @@ fn assert_cut_at_deadline(
 /// with no response at ≈2 s, `deadline_forced` with forced=1, exit 1 by 3 s.
 #[test]
 fn s08_deadline_cuts_a_long_request() {
-    let mut s = Server::spawn(BIN, &[("DRAIN_TIMEOUT_SECONDS", "2")]);
+    let mut s = server(&[("DRAIN_TIMEOUT_SECONDS", "2")]).start();
     let conn = start_request(s.addr(), "/slow?seconds=10");
     thread::sleep(Duration::from_millis(200));
     let t = s.signal("TERM");
@@ -487,7 +489,7 @@ fn s08_deadline_cuts_a_long_request() {
 /// (hyper would wait for header_read_timeout, 75 s here): cut at ≈2 s, exit 1.
 #[test]
 fn s09_partial_head_cut_at_deadline() {
-    let mut s = Server::spawn(BIN, &[("DRAIN_TIMEOUT_SECONDS", "2")]);
+    let mut s = server(&[("DRAIN_TIMEOUT_SECONDS", "2")]).start();
     let mut conn = connect(s.addr());
     conn.write_all(b"GET / HT").unwrap();
     thread::sleep(Duration::from_millis(100));
@@ -504,7 +506,7 @@ fn s09_partial_head_cut_at_deadline() {
 #[test]
 fn s10_second_signal_exits_at_once() {
     for (sig, want) in [("TERM", 143), ("INT", 130)] {
-        let mut s = Server::spawn(BIN, &[("DRAIN_TIMEOUT_SECONDS", "5")]);
+        let mut s = server(&[("DRAIN_TIMEOUT_SECONDS", "5")]).start();
         let _conn = start_request(s.addr(), "/slow?seconds=10");
         thread::sleep(Duration::from_millis(100));
         s.signal(sig);
@@ -547,7 +549,7 @@ fn h2_open(addr: std::net::SocketAddr) -> TcpStream {
 /// (HEADERS 200 + DATA END_STREAM), EOF; exit 0.
 #[test]
 fn s11_h2c_goaway_with_ping_ack() {
-    let mut s = Server::spawn(BIN, &[("DRAIN_TIMEOUT_SECONDS", "3")]);
+    let mut s = server(&[("DRAIN_TIMEOUT_SECONDS", "3")]).start();
     let mut c = h2_open(s.addr());
     h2c::get(&mut c, 1, "/slow?seconds=1");
     thread::sleep(Duration::from_millis(200));
@@ -609,7 +611,7 @@ fn s11_h2c_goaway_with_ping_ack() {
 /// (graceful) until the deadline, then is cut; exit 1 at ≈ DRAIN_TIMEOUT.
 #[test]
 fn s12_h2c_without_ping_ack_held_until_deadline() {
-    let mut s = Server::spawn(BIN, &[("DRAIN_TIMEOUT_SECONDS", "2")]);
+    let mut s = server(&[("DRAIN_TIMEOUT_SECONDS", "2")]).start();
     let mut c = h2_open(s.addr());
     thread::sleep(Duration::from_millis(100));
     let t = s.signal("TERM");
@@ -634,10 +636,7 @@ fn s12_h2c_without_ping_ack_held_until_deadline() {
 /// GOAWAY at once; the connection then closes; exit 0.
 #[test]
 fn s06_h2c_connection_opened_during_announce_is_served() {
-    let mut s = Server::spawn(
-        BIN,
-        &[("DRAIN_DELAY_SECONDS", "1"), ("DRAIN_TIMEOUT_SECONDS", "3")],
-    );
+    let mut s = server(&[("DRAIN_DELAY_SECONDS", "1"), ("DRAIN_TIMEOUT_SECONDS", "3")]).start();
     let t = s.signal("TERM");
     s.event("drain_started", Duration::from_secs(2))
         .expect("drain_started");
@@ -691,10 +690,7 @@ fn s06_h2c_connection_opened_during_announce_is_served() {
 /// nothing, liveness answers 200 while the listener is open.
 #[test]
 fn s14_readiness_monotonic_during_drain() {
-    let mut s = Server::spawn(
-        BIN,
-        &[("DRAIN_DELAY_SECONDS", "1"), ("DRAIN_TIMEOUT_SECONDS", "3")],
-    );
+    let mut s = server(&[("DRAIN_DELAY_SECONDS", "1"), ("DRAIN_TIMEOUT_SECONDS", "3")]).start();
     let addr = s.addr();
     let post = |path: &str| {
         let mut c = connect(addr);
@@ -766,14 +762,7 @@ fn s16_current_thread_runtime() {
 }
 
 fn s16(env: &[(&str, &str)]) {
-    let mut s = Server::start(
-        BIN,
-        Opts {
-            env,
-            pause_stdout: true,
-            ..Opts::default()
-        },
-    );
+    let mut s = server(env).pause_stdout().start();
     let addr = s.addr();
     let slow: Vec<TcpStream> = (0..6)
         .map(|_| start_request(addr, "/slow?seconds=60"))
@@ -839,14 +828,9 @@ fn s16(env: &[(&str, &str)]) {
 /// and exits 0.
 #[test]
 fn s16_closed_stdout_still_drains() {
-    let mut s = Server::start(
-        BIN,
-        Opts {
-            env: &[("DRAIN_TIMEOUT_SECONDS", "2")],
-            close_stdout: true,
-            ..Opts::default()
-        },
-    );
+    let mut s = server(&[("DRAIN_TIMEOUT_SECONDS", "2")])
+        .close_stdout()
+        .start();
     let addr = s.addr();
     assert!(s.stdout.wait_eof(Duration::from_secs(2)), "reader closed");
     let mut ka = connect(addr);
@@ -925,23 +909,18 @@ fn pid1_in_a_new_pid_namespace_exits_0_on_sigterm() {
         Err(e) => panic!("cannot run unshare(1) ({e}): install util-linux"),
     }
     for early in [true, false] {
-        let mut s = Server::start(
-            BIN,
-            Opts {
-                env: &[("DRAIN_TIMEOUT_SECONDS", "2")],
-                wrapper: &wrapper,
-                no_wait: true,
-                ..Opts::default()
-            },
-        );
+        let mut s = server(&[("DRAIN_TIMEOUT_SECONDS", "2")])
+            .wrapper(&wrapper)
+            .no_wait()
+            .start();
         let pid = pid1_child(s.pid());
         if early {
-            testkit::child::wait_run_time(pid, Instant::now(), Duration::from_millis(5));
+            testkit::procfs::wait_run_time(pid, Instant::now(), Duration::from_millis(5));
         } else {
             s.wait_listening();
         }
         let t = Instant::now();
-        testkit::child::send(pid, "TERM");
+        testkit::server::send(pid, "TERM");
         let (st, at) = s.wait_exit(secs(2.0) + EXIT_MARGIN);
         eprintln!(
             "PID 1 ({}): unshare exited {:?} {} ms after SIGTERM; stderr: {}",
@@ -969,14 +948,12 @@ fn pid1_in_a_new_pid_namespace_exits_0_on_sigterm() {
 /// finds the announce phase done and closes the listener at once; exit 0.
 #[test]
 fn prestop_endpoint_starts_announce_and_is_idempotent() {
-    let mut s = Server::spawn(
-        BIN,
-        &[
-            ("PRESTOP_ENDPOINT", "true"),
-            ("DRAIN_DELAY_SECONDS", "2"),
-            ("DRAIN_TIMEOUT_SECONDS", "4"),
-        ],
-    );
+    let mut s = server(&[
+        ("PRESTOP_ENDPOINT", "true"),
+        ("DRAIN_DELAY_SECONDS", "2"),
+        ("DRAIN_TIMEOUT_SECONDS", "4"),
+    ])
+    .start();
     let addr = s.addr();
     let t0 = Instant::now();
     let first = thread::spawn(move || {
@@ -1034,7 +1011,7 @@ fn prestop_endpoint_starts_announce_and_is_idempotent() {
 /// R9: without PRESTOP_ENDPOINT=true the route does not exist (404) and starts nothing.
 #[test]
 fn prestop_endpoint_404_when_disabled() {
-    let mut s = Server::spawn(BIN, &[("DRAIN_TIMEOUT_SECONDS", "2")]);
+    let mut s = server(&[("DRAIN_TIMEOUT_SECONDS", "2")]).start();
     let (r, _) = get(s.addr(), "/internal/prestop");
     assert_eq!(r.status, 404);
     assert_eq!(r.json(), serde_json::json!({"detail": "Not Found"}));
@@ -1050,10 +1027,7 @@ fn prestop_endpoint_404_when_disabled() {
 /// announce phase, the failure drain.md §0.2 describes for a broken exec preStop.
 #[test]
 fn prestop_endpoint_caps_an_oversized_wait() {
-    let mut s = Server::spawn(
-        BIN,
-        &[("PRESTOP_ENDPOINT", "true"), ("DRAIN_TIMEOUT_SECONDS", "1")],
-    );
+    let mut s = server(&[("PRESTOP_ENDPOINT", "true"), ("DRAIN_TIMEOUT_SECONDS", "1")]).start();
     let t0 = Instant::now();
     let (r, _) = get(s.addr(), "/internal/prestop?seconds=100");
     let took = t0.elapsed();

@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
@@ -41,7 +40,6 @@ pub fn config(pairs: &[(&str, &str)]) -> Config {
 
 pub struct TestServer {
     pub addr: SocketAddr,
-    pub state: Arc<AppState>,
     pub stop: Option<oneshot::Sender<()>>,
     pub task: JoinHandle<Outcome>,
 }
@@ -54,7 +52,6 @@ impl TestServer {
     pub async fn start_with<H: Handler>(handler: H) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let state = handler.state().clone();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(hello_world::serve_with(listener, handler, async move {
             let _ = rx.await;
@@ -62,7 +59,6 @@ impl TestServer {
         }));
         TestServer {
             addr,
-            state,
             stop: Some(tx),
             task,
         }

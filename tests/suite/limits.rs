@@ -2,20 +2,20 @@
 //! admin surface, hostile input, panics under load, running out of file descriptors.
 //!
 //! Most tests run the real binary so the limits are exercised exactly as configured from the
-//! environment, and every stdout line is checked to be one JSON object. The panic test and the
-//! 64 KiB body test run `serve_with` in-process ([`crate::inproc`]). Every wait is bounded.
+//! environment, and every stdout line is checked to be one log record; a conforming hyper client
+//! ([`crate::inproc::send`]) adds the HTTP/2 side. The panic test runs `serve_with` in process
+//! ([`crate::inproc`]). Every wait is bounded.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use testkit::abuse::{self, get, raw, request, Answer, Server};
+use testkit::abuse::{self, get, raw, request, Answer};
 use testkit::procfs::cpu_ticks;
+use testkit::{Server, Spawn};
 
-use crate::inproc::{
-    assert_framing, bounded, raw as raw_inproc, raw_body, raw_status, req, send, Proto, TestServer,
-};
+use crate::inproc::{assert_framing, req, send, Proto};
 use crate::BIN;
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -27,18 +27,19 @@ use tokio::net::TcpStream;
 const TOKEN: &str = "s3cret-Token-7f3a9";
 
 fn start(env: &[(&str, &str)]) -> Server {
-    Server::start(BIN, env)
+    testkit::start(BIN, env)
 }
 
 /// Stops the server and checks that it exited cleanly and logged only JSON objects.
 fn finish(mut s: Server) -> String {
-    let code = s.stop(Duration::from_secs(10));
+    stop_clean(&mut s)
+}
+
+/// [`finish`] for a server the test still looks at afterwards (its records, its stderr).
+fn stop_clean(s: &mut Server) -> String {
+    let code = s.stop(Duration::from_secs(10)).and_then(|st| st.code());
     let log = s.log_text();
-    assert_eq!(
-        s.invalid.load(Ordering::Relaxed),
-        0,
-        "non-JSON log lines:\n{log}"
-    );
+    assert_eq!(s.invalid_lines(), 0, "non-JSON log lines:\n{log}");
     assert_eq!(code, Some(0), "exit code; log:\n{log}");
     log
 }
@@ -126,7 +127,7 @@ async fn oversized_heads_and_too_many_headers_get_431_json() {
         "GET / HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
         "a".repeat(9000)
     );
-    let a = request(s.addr, &big, Duration::from_secs(5))
+    let a = request(s.addr(), &big, Duration::from_secs(5))
         .await
         .expect("an answer");
     let body = assert_json(&a, 431, "oversized head");
@@ -135,14 +136,14 @@ async fn oversized_heads_and_too_many_headers_get_431_json() {
 
     // A long request line counts as head too.
     let long_target = format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "x".repeat(9000));
-    let a = request(s.addr, &long_target, Duration::from_secs(5))
+    let a = request(s.addr(), &long_target, Duration::from_secs(5))
         .await
         .expect("an answer");
     assert_json(&a, 431, "long request line");
 
     let many: String = (0..21).map(|i| format!("X-H{i}: v\r\n")).collect();
     let a = request(
-        s.addr,
+        s.addr(),
         &format!("GET / HTTP/1.1\r\nHost: t\r\n{many}\r\n"),
         Duration::from_secs(5),
     )
@@ -156,7 +157,7 @@ async fn oversized_heads_and_too_many_headers_get_431_json() {
     let pipelined = format!(
         "GET / HTTP/1.1\r\nHost: t\r\n\r\nGET /info HTTP/1.1\r\nHost: t\r\n\r\n{big_close}"
     );
-    let out = raw(s.addr, pipelined.as_bytes(), Duration::from_secs(5)).await;
+    let out = raw(s.addr(), pipelined.as_bytes(), Duration::from_secs(5)).await;
     let out = String::from_utf8_lossy(&out);
     assert_eq!(out.matches("HTTP/1.1 200 OK\r\n").count(), 2, "{out}");
     assert!(
@@ -173,11 +174,11 @@ async fn oversized_heads_and_too_many_headers_get_431_json() {
             "p".repeat(pad + extra)
         )
     };
-    let a = request(s.addr, &exact(0), Duration::from_secs(5))
+    let a = request(s.addr(), &exact(0), Duration::from_secs(5))
         .await
         .expect("answer");
     assert_json(&a, 200, "head of exactly MAX_HEADER_BYTES");
-    let a = request(s.addr, &exact(1), Duration::from_secs(5))
+    let a = request(s.addr(), &exact(1), Duration::from_secs(5))
         .await
         .expect("answer");
     assert_json(&a, 431, "one byte over");
@@ -185,7 +186,7 @@ async fn oversized_heads_and_too_many_headers_get_431_json() {
     // Just under both limits is fine.
     let ok: String = (0..18).map(|i| format!("X-H{i}: v\r\n")).collect();
     let a = request(
-        s.addr,
+        s.addr(),
         &format!("GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{ok}\r\n"),
         Duration::from_secs(5),
     )
@@ -195,7 +196,7 @@ async fn oversized_heads_and_too_many_headers_get_431_json() {
 
     // hyper's own rejections are counted and logged (3 or 4: the one-byte-over head is refused
     // by hyper or by the service, depending on how it was read).
-    let m = metrics(s.addr).await;
+    let m = metrics(s.addr()).await;
     let hyper_431 = metric(
         &m,
         r#"http_requests_total{method="OTHER",route="unmatched",status="431"}"#,
@@ -217,11 +218,11 @@ async fn trickling_and_silent_connections_are_cut() {
         ("FIRST_BYTE_TIMEOUT_SECONDS", "0.5"),
     ]);
     let (trickled, silent, idle) = tokio::join!(
-        abuse::trickle(s.addr, Duration::from_millis(100), Duration::from_secs(5)),
-        abuse::silent(s.addr, Duration::from_secs(5)),
+        abuse::trickle(s.addr(), Duration::from_millis(100), Duration::from_secs(5)),
+        abuse::silent(s.addr(), Duration::from_secs(5)),
         async {
             // A served keep-alive connection left idle is closed by the same header timeout.
-            let mut c = Conn::open(s.addr).await;
+            let mut c = Conn::open(s.addr()).await;
             assert_eq!(c.get("/health/live").await.expect("answer").status, 200);
             let t = Instant::now();
             let mut b = [0u8; 16];
@@ -245,26 +246,30 @@ async fn trickling_and_silent_connections_are_cut() {
     );
     // And the server still serves.
     assert_eq!(
-        get(s.addr, "/health/live").await.expect("answer").status,
+        get(s.addr(), "/health/live").await.expect("answer").status,
         200
     );
     finish(s);
 }
 
-/// A body over MAX_BODY_BYTES gets a JSON 413, declared (answered before it is read) or streamed.
+/// A body over MAX_BODY_BYTES (64 KiB by default) gets a JSON 413 naming the limit, whether it
+/// is declared by Content-Length (answered before it is read, and the answer survives the unread
+/// bytes) or streamed chunked, on HTTP/1.1 and HTTP/2; a body within the limit, exactly at it
+/// included, is read and ignored and leaves a keep-alive connection usable; the oversized POSTs
+/// never reach the toggle.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_over_the_cap_get_413_json() {
-    let s = start(&[("MAX_BODY_BYTES", "1024")]);
-    // Declared too large: answered without reading the body.
-    let a = request(
-        s.addr,
-        "POST /admin/toggle-ready HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n",
-        Duration::from_secs(5),
-    )
-    .await
-    .expect("an answer");
-    let body = assert_json(&a, 413, "declared length");
-    assert_eq!(body["limit_bytes"], 1024);
+    let too_large = json!({"detail": "Request body too large", "limit_bytes": 65536});
+    let s = start(&[]);
+    let addr = s.addr();
+    // Declared too large: the head alone is enough for the answer.
+    for head in [
+        "POST /admin/toggle-ready HTTP/1.1\r\nHost: t\r\nContent-Length: 65537\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999999\r\n\r\n",
+    ] {
+        let a = request(addr, head, Duration::from_secs(5)).await;
+        assert_eq!(assert_json(&a.expect("an answer"), 413, head), too_large);
+    }
 
     // Declared too large *and* sent: the answer must survive the unread bytes (lingering
     // close; without it the kernel's RST can destroy the answer before it is read). The same
@@ -274,34 +279,89 @@ async fn bodies_over_the_cap_get_413_json() {
             format!("POST {target} HTTP/1.1\r\nHost: t\r\nContent-Length: 300000\r\n\r\n")
                 .into_bytes();
         req.extend(std::iter::repeat_n(b'z', 300_000));
-        let out = raw(s.addr, &req, Duration::from_secs(5)).await;
+        let out = raw(addr, &req, Duration::from_secs(5)).await;
         let a = Answer::parse(&out).expect("the answer arrives despite the unread body");
         assert_json(&a, want, "declared and sent");
     }
 
-    // Chunked, no length: counted while read.
-    let chunk = "x".repeat(600);
-    let chunked = format!(
-        "POST /admin/toggle-ready HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
-         258\r\n{chunk}\r\n258\r\n{chunk}\r\n0\r\n\r\n"
-    );
-    let a = request(s.addr, &chunked, Duration::from_secs(5))
-        .await
-        .expect("an answer");
-    assert_json(&a, 413, "chunked body");
+    // Chunked, no length up front: the limit is enforced while reading.
+    for target in ["POST /admin/toggle-ready", "GET /"] {
+        let mut chunked = format!(
+            "{target} HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes();
+        for _ in 0..9 {
+            chunked.extend_from_slice(b"2000\r\n");
+            chunked.extend_from_slice(&[b'a'; 0x2000]);
+            chunked.extend_from_slice(b"\r\n");
+        }
+        chunked.extend_from_slice(b"0\r\n\r\n");
+        let a = Answer::parse(&raw(addr, &chunked, Duration::from_secs(5)).await);
+        assert_eq!(assert_json(&a.expect("an answer"), 413, target), too_large);
+    }
+
+    // Through a conforming client too, on both protocols.
+    for proto in [Proto::H1, Proto::H2] {
+        let mut r = req(Method::GET, "/");
+        *r.body_mut() = Full::new(Bytes::from(vec![b'x'; 64 * 1024 + 1]));
+        let r = send(addr, proto, r).await;
+        assert_eq!(r.status, 413, "{proto:?}");
+        assert_eq!(r.json(), too_large);
+        assert_framing(&r, "413");
+        // Exactly at the limit: read, ignored, answered normally.
+        let mut r = req(Method::GET, "/health/live");
+        *r.body_mut() = Full::new(Bytes::from(vec![b'x'; 64 * 1024]));
+        let r = send(addr, proto, r).await;
+        assert_eq!(
+            (r.status.as_u16(), r.json()),
+            (200, json!({"status": "ok"}))
+        );
+    }
 
     // Under the cap: read, discarded, answered normally.
     let small = format!(
         "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{}",
         "y".repeat(100)
     );
-    let a = request(s.addr, &small, Duration::from_secs(5))
+    let a = request(addr, &small, Duration::from_secs(5))
         .await
         .expect("an answer");
     assert_json(&a, 200, "small body");
+    // A small chunked body on a keep-alive connection leaves it usable.
+    let a = raw(
+        addr,
+        b"GET /health/live HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n\
+          GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
+    let text = String::from_utf8_lossy(&a);
+    assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 2, "{text}");
     // The oversized POSTs never reached the toggle.
-    let ready = get(s.addr, "/health/ready").await.expect("answer");
+    let ready = get(addr, "/health/ready").await.expect("answer");
     assert_eq!(ready.status, 200);
+    finish(s);
+
+    // MAX_BODY_BYTES sets the limit, declared or chunked.
+    let s = start(&[("MAX_BODY_BYTES", "1024")]);
+    let a = request(
+        s.addr(),
+        "POST /admin/toggle-ready HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("an answer");
+    let body = assert_json(&a, 413, "declared length");
+    assert_eq!(body["limit_bytes"], 1024);
+    let chunk = "x".repeat(600);
+    let chunked = format!(
+        "POST /admin/toggle-ready HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+         258\r\n{chunk}\r\n258\r\n{chunk}\r\n0\r\n\r\n"
+    );
+    let a = request(s.addr(), &chunked, Duration::from_secs(5))
+        .await
+        .expect("an answer");
+    assert_json(&a, 413, "chunked body");
     finish(s);
 }
 
@@ -311,14 +371,14 @@ async fn beyond_max_connections_new_ones_are_closed_fast_and_old_ones_work() {
     let s = start(&[("MAX_CONNECTIONS", "4")]);
     let mut held = Vec::new();
     for _ in 0..4 {
-        let mut c = Conn::open(s.addr).await;
+        let mut c = Conn::open(s.addr()).await;
         assert_eq!(c.get("/health/live").await.expect("answer").status, 200);
         held.push(c);
     }
     // The fifth: accepted by the kernel, closed by the server at once.
     let t = Instant::now();
     let a = request(
-        s.addr,
+        s.addr(),
         "GET /health/live HTTP/1.1\r\nHost: t\r\n\r\n",
         Duration::from_secs(3),
     )
@@ -334,7 +394,7 @@ async fn beyond_max_connections_new_ones_are_closed_fast_and_old_ones_work() {
     held.pop();
     let end = Instant::now() + Duration::from_secs(3);
     loop {
-        if let Some(a) = get(s.addr, "/metrics").await {
+        if let Some(a) = get(s.addr(), "/metrics").await {
             let m = String::from_utf8_lossy(&a.body).into_owned();
             assert!(metric(&m, "http_connections_rejected_total") >= 1.0);
             break;
@@ -352,7 +412,7 @@ async fn beyond_max_connections_new_ones_are_closed_fast_and_old_ones_work() {
 async fn a_request_over_its_time_gets_503_json() {
     let s = start(&[("REQUEST_TIMEOUT_SECONDS", "0.5")]);
     let t = Instant::now();
-    let a = get(s.addr, "/slow?seconds=5").await.expect("an answer");
+    let a = get(s.addr(), "/slow?seconds=5").await.expect("an answer");
     let took = t.elapsed();
     let body = assert_json(&a, 503, "request timeout");
     assert_eq!(body["detail"], "Request timed out");
@@ -363,7 +423,7 @@ async fn a_request_over_its_time_gets_503_json() {
     // A slow client body is bounded by the same timeout.
     let t = Instant::now();
     let a = request(
-        s.addr,
+        s.addr(),
         "POST /admin/toggle-ready HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc",
         Duration::from_secs(5),
     )
@@ -371,7 +431,7 @@ async fn a_request_over_its_time_gets_503_json() {
     .expect("an answer");
     assert_json(&a, 503, "slow body");
     assert!(t.elapsed() < Duration::from_secs(3));
-    let m = metrics(s.addr).await;
+    let m = metrics(s.addr()).await;
     assert_eq!(
         metric(&m, "http_requests_in_flight"),
         1.0,
@@ -389,8 +449,8 @@ async fn a_request_over_its_time_gets_503_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2_concurrent_streams_are_capped() {
     let s = start(&[("H2_MAX_CONCURRENT_STREAMS", "2")]);
-    let client = abuse::h2_connect(s.addr).await.expect("h2 handshake");
-    let base = format!("http://{}", s.addr);
+    let client = abuse::h2_connect(s.addr()).await.expect("h2 handshake");
+    let base = format!("http://{}", s.addr());
     let (status, _) = abuse::h2_get(client.clone(), &format!("{base}/health/live"), &[])
         .await
         .expect("h2 GET");
@@ -404,7 +464,7 @@ async fn h2_concurrent_streams_are_capped() {
     }
     // Mid-way, the server runs exactly two of them (plus this scrape).
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let m = metrics(s.addr).await;
+    let m = metrics(s.addr()).await;
     assert_eq!(metric(&m, "http_requests_in_flight"), 3.0, "{m}");
     let mut n = 0;
     while let Some(r) = tokio::time::timeout(Duration::from_secs(10), set.join_next())
@@ -427,8 +487,8 @@ async fn h2_concurrent_streams_are_capped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2_header_limits_get_431_json() {
     let s = start(&[("MAX_HEADER_BYTES", "8192"), ("MAX_HEADERS", "20")]);
-    let uri = format!("http://{}/", s.addr);
-    let client = abuse::h2_connect(s.addr).await.expect("h2 handshake");
+    let uri = format!("http://{}/", s.addr());
+    let client = abuse::h2_connect(s.addr()).await.expect("h2 handshake");
 
     let (st, body) = abuse::h2_get(client.clone(), &uri, &[("x-big", "a".repeat(9000))])
         .await
@@ -452,7 +512,7 @@ async fn h2_header_limits_get_431_json() {
     if let Ok((st, _)) = r {
         assert_eq!(st, 431);
     }
-    let client = abuse::h2_connect(s.addr).await.expect("h2 handshake");
+    let client = abuse::h2_connect(s.addr()).await.expect("h2 handshake");
     let (st, body) = abuse::h2_get(client, &uri, &[]).await.expect("answered");
     assert_eq!(st, 200);
     serde_json::from_slice::<serde_json::Value>(&body).expect("JSON body");
@@ -464,7 +524,7 @@ async fn h2_header_limits_get_431_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2_rapid_reset_flood_is_bounded() {
     let s = start(&[("ACCESS_LOG", "false"), ("WORKERS", "2")]);
-    let addr = s.addr;
+    let addr = s.addr();
     // Warm up the allocator so the baseline is fair.
     for _ in 0..20 {
         get(addr, "/health/live").await.expect("answer");
@@ -553,16 +613,22 @@ async fn post_toggle(addr: SocketAddr, auth: Option<&str>) -> Answer {
     .expect("an answer")
 }
 
-/// With ADMIN_TOKEN, `/admin/*` and `/internal/prestop` need the exact bearer token (near misses
-/// refused), and the token never reaches the log, even at debug level.
+/// With ADMIN_TOKEN, `/admin/*` and `/internal/prestop` need the exact bearer token: without it
+/// (near misses included) 401 JSON with `WWW-Authenticate: Bearer` on HTTP/1.1 and HTTP/2, and
+/// readiness is untouched; with it 200, the scheme case-insensitive; other routes need none.
+/// The token reaches neither the log (not even at debug level, not a prefix) nor stderr, while
+/// every request, refused or not, has its access line.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_routes_need_the_token_and_it_is_never_logged() {
-    let s = start(&[
+    let mut s = start(&[
         ("ADMIN_TOKEN", TOKEN),
         ("PRESTOP_ENDPOINT", "true"),
         ("APP_ENV", "production"),
         ("LOG_LEVEL", "debug"),
     ]);
+    let addr = s.addr();
+    let mut requests = 0;
+    let unauthorized = json!({"detail": "Not authenticated"});
     let near = format!("{TOKEN}x");
     let short = &TOKEN[..TOKEN.len() - 1];
     for auth in [
@@ -574,29 +640,61 @@ async fn admin_routes_need_the_token_and_it_is_never_logged() {
         Some(format!("Bearer {near}")),
         Some(format!("Bearer {short}")),
         Some(format!("Bearer  {TOKEN}")),
+        Some(TOKEN.to_owned()),
     ] {
-        let a = post_toggle(s.addr, auth.as_deref()).await;
+        let a = post_toggle(addr, auth.as_deref()).await;
         let body = assert_json(&a, 401, &format!("auth {auth:?}"));
-        assert_eq!(body["detail"], "Not authenticated");
+        assert_eq!(body, unauthorized);
         assert!(a.head.contains("www-authenticate: bearer"), "{}", a.head);
+        for proto in [Proto::H1, Proto::H2] {
+            let mut r = req(Method::POST, "/admin/toggle-ready");
+            if let Some(a) = &auth {
+                r.headers_mut().insert("authorization", a.parse().unwrap());
+            }
+            let r = send(addr, proto, r).await;
+            assert_eq!(r.status, 401, "{proto:?} {auth:?}");
+            assert_eq!(r.json(), unauthorized);
+            assert_eq!(r.header("www-authenticate"), "Bearer");
+            assert_framing(&r, "401");
+        }
+        requests += 3;
     }
     // The preStop endpoint is guarded like /admin/*.
     let a = request(
-        s.addr,
+        addr,
         "GET /internal/prestop?seconds=0 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
         Duration::from_secs(5),
     )
     .await
     .expect("answer");
     assert_json(&a, 401, "prestop without token");
-    assert_eq!(get(s.addr, "/health/ready").await.unwrap().status, 200);
+    assert_eq!(
+        get(addr, "/health/ready").await.unwrap().status,
+        200,
+        "a refused toggle changes nothing"
+    );
+    requests += 2;
 
-    let a = post_toggle(s.addr, Some(&format!("Bearer {TOKEN}"))).await;
-    assert_eq!(assert_json(&a, 200, "with token")["ready"], false);
-    let a = post_toggle(s.addr, Some(&format!("Bearer {TOKEN}"))).await;
-    assert_eq!(assert_json(&a, 200, "with token")["ready"], true);
+    // The right token; the scheme is case-insensitive (RFC 9110 §11.1), as in FastAPI.
+    for (i, scheme) in ["Bearer", "bearer", "BEARER", "Bearer"].iter().enumerate() {
+        let a = post_toggle(addr, Some(&format!("{scheme} {TOKEN}"))).await;
+        assert_eq!(assert_json(&a, 200, scheme), json!({"ready": i % 2 == 1}));
+        requests += 1;
+        if i == 0 {
+            s.wait_for("toggled", |v| {
+                v["message"] == "Readiness toggled: not ready"
+            });
+            assert_eq!(get(addr, "/health/ready").await.unwrap().status, 503);
+            assert_eq!(
+                get(addr, "/").await.unwrap().status,
+                200,
+                "only /admin/* needs the token"
+            );
+            requests += 2;
+        }
+    }
     let a = request(
-        s.addr,
+        addr,
         &format!(
             "GET /internal/prestop?seconds=0 HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
         ),
@@ -605,13 +703,21 @@ async fn admin_routes_need_the_token_and_it_is_never_logged() {
     .await
     .expect("answer");
     assert_json(&a, 200, "prestop with token");
+    requests += 1;
 
-    let log = finish(s);
+    let log = stop_clean(&mut s);
+    let access = s.of_logger("access").len();
+    let stderr = s.stderr();
+    assert_eq!(
+        access, requests,
+        "one access line per request, refused or not"
+    );
     assert!(
         !log.contains(TOKEN),
         "the token leaked into the log:\n{log}"
     );
     assert!(!log.contains(short), "a token prefix leaked into the log");
+    assert!(!stderr.contains(short), "the token leaked to stderr");
     assert!(
         !log.contains("admin_unprotected"),
         "a token is set: no warning"
@@ -741,13 +847,13 @@ async fn hostile_input_gets_json_4xx_or_the_documented_answer() {
     .collect();
     for (req, want) in &cases {
         let what = String::from_utf8_lossy(&req[..req.len().min(60)]).into_owned();
-        let raw_answer = raw(s.addr, req, Duration::from_secs(5)).await;
+        let raw_answer = raw(s.addr(), req, Duration::from_secs(5)).await;
         let a = Answer::parse(&raw_answer).unwrap_or_else(|| panic!("{what:?}: no answer"));
         assert_json(&a, *want, &what);
     }
     // The server survived all of it.
-    assert_eq!(get(s.addr, "/health/live").await.unwrap().status, 200);
-    let huge = get(s.addr, "/slow?seconds=5&seconds=0").await.unwrap();
+    assert_eq!(get(s.addr(), "/health/live").await.unwrap().status, 200);
+    let huge = get(s.addr(), "/slow?seconds=5&seconds=0").await.unwrap();
     assert_eq!(huge.json()["requested_seconds"], 0);
     let log = finish(s);
     // Every line parsed as JSON (checked by finish); the forged fields stayed inside strings.
@@ -862,124 +968,6 @@ async fn panics_under_concurrency_leak_no_connection_or_in_flight_count() {
     assert_eq!(outcome.forced, 0);
 }
 
-/// A body over 64 KiB gets 413 JSON, whether it is announced by Content-Length (answered
-/// before it is sent) or arrives chunked; a body within the limit is read and ignored.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bodies_over_64_kib_get_413() {
-    bounded(30, async {
-        let srv = TestServer::start(&[]).await;
-        let too_large = json!({"detail": "Request body too large", "limit_bytes": 65536});
-
-        // Declared: the head alone is enough for the answer.
-        let a = raw_inproc(
-            srv.addr,
-            b"POST /admin/toggle-ready HTTP/1.1\r\nHost: x\r\nContent-Length: 65537\r\n\r\n",
-        )
-        .await;
-        assert_eq!(raw_status(&a), 413);
-        assert_eq!(raw_body(&a), too_large);
-        let a = raw_inproc(
-            srv.addr,
-            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n",
-        )
-        .await;
-        assert_eq!(raw_status(&a), 413);
-
-        // Chunked: no length up front; the limit is enforced while reading.
-        let mut chunked = b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
-        for _ in 0..9 {
-            chunked.extend_from_slice(b"2000\r\n");
-            chunked.extend_from_slice(&[b'a'; 0x2000]);
-            chunked.extend_from_slice(b"\r\n");
-        }
-        chunked.extend_from_slice(b"0\r\n\r\n");
-        let a = raw_inproc(srv.addr, &chunked).await;
-        assert_eq!(raw_status(&a), 413, "{:?}", String::from_utf8_lossy(&a));
-        assert_eq!(raw_body(&a), too_large);
-
-        // Through a conforming client too, on both protocols.
-        for proto in [Proto::H1, Proto::H2] {
-            let mut r = req(Method::GET, "/");
-            *r.body_mut() = Full::new(Bytes::from(vec![b'x'; 64 * 1024 + 1]));
-            let r = send(srv.addr, proto, r).await;
-            assert_eq!(r.status, 413, "{proto:?}");
-            assert_eq!(r.json(), too_large);
-            assert_framing(&r, "413");
-            // Exactly at the limit: read, ignored, answered normally.
-            let mut r = req(Method::GET, "/health/live");
-            *r.body_mut() = Full::new(Bytes::from(vec![b'x'; 64 * 1024]));
-            let r = send(srv.addr, proto, r).await;
-            assert_eq!((r.status.as_u16(), r.json()), (200, json!({"status": "ok"})));
-        }
-
-        // A small chunked body on a keep-alive connection leaves it usable.
-        let a = raw_inproc(
-            srv.addr,
-            b"GET /health/live HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n\
-              GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        )
-        .await;
-        let text = String::from_utf8_lossy(&a);
-        assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 2, "{text}");
-        srv.stop().await;
-    })
-    .await;
-}
-
-/// ADMIN_TOKEN: without the right bearer token `/admin/*` is 401 JSON with
-/// `WWW-Authenticate: Bearer` (and readiness is untouched); with it, 200. Other routes need none.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn admin_token_guards_toggle_ready() {
-    bounded(20, async {
-        let token = "s3cret-Token_42";
-        let srv = TestServer::start(&[("ADMIN_TOKEN", token)]).await;
-        let unauthorized = json!({"detail": "Not authenticated"});
-        for auth in [
-            None,
-            Some("".to_owned()),
-            Some("Bearer".to_owned()),
-            Some("Bearer ".to_owned()),
-            Some(format!("Basic {token}")),
-            Some(format!("Bearer {token}x")),
-            Some(format!("Bearer {}", &token[..token.len() - 1])),
-            Some(format!("Bearer  {token}")),
-            Some(token.to_owned()),
-        ] {
-            for proto in [Proto::H1, Proto::H2] {
-                let mut r = req(Method::POST, "/admin/toggle-ready");
-                if let Some(a) = &auth {
-                    r.headers_mut().insert("authorization", a.parse().unwrap());
-                }
-                let r = send(srv.addr, proto, r).await;
-                assert_eq!(r.status, 401, "{proto:?} {auth:?}");
-                assert_eq!(r.json(), unauthorized);
-                assert_eq!(r.header("www-authenticate"), "Bearer");
-                assert_framing(&r, "401");
-            }
-        }
-        assert!(srv.state.is_ready(), "a refused toggle changes nothing");
-        // The right token; the scheme is case-insensitive (RFC 9110 §11.1), as in FastAPI.
-        for (i, scheme) in ["Bearer", "bearer", "BEARER"].iter().enumerate() {
-            let mut r = req(Method::POST, "/admin/toggle-ready");
-            r.headers_mut().insert(
-                "authorization",
-                format!("{scheme} {token}").parse().unwrap(),
-            );
-            let r = send(srv.addr, Proto::H1, r).await;
-            assert_eq!(r.status, 200, "{scheme}");
-            assert_eq!(r.json(), json!({"ready": i % 2 == 1}));
-        }
-        assert_eq!(srv.get("/health/ready").await.status, 503);
-        assert_eq!(
-            srv.get("/").await.status,
-            200,
-            "only /admin/* needs the token"
-        );
-        srv.stop().await;
-    })
-    .await;
-}
-
 /// The accept loop survives running out of file descriptors (EMFILE): it logs `accept_error`,
 /// backs off instead of spinning on the still-readable listener, and serves again as soon as
 /// descriptors are free — it never exits.
@@ -987,33 +975,25 @@ async fn admin_token_guards_toggle_ready() {
 fn accept_loop_survives_emfile() {
     use std::io::{Read, Write};
     use std::net::TcpStream;
-    use std::process::{Command, Stdio};
+    use std::process::Command;
     use std::thread;
-    use testkit::logged::Server;
 
-    let mut cmd = Command::new("prlimit");
-    // 40 descriptors: the runtime, the listener and the signal pipes take a dozen.
-    cmd.args(["--nofile=40:40", BIN]).env_clear();
-    for (k, v) in [
-        ("HOST", "127.0.0.1"),
-        ("PORT", "0"),
-        ("WORKERS", "1"),
-        ("ACCESS_LOG", "false"),
-        // Silent connections must stay open for the whole test.
-        ("FIRST_BYTE_TIMEOUT_SECONDS", "120"),
-    ] {
-        cmd.env(k, v);
-    }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
     if Command::new("prlimit").arg("--version").output().is_err() {
         panic!("prlimit not found: install util-linux");
     }
-    let mut srv = Server::spawn(cmd);
+    // 40 descriptors: the runtime, the listener and the signal pipes take a dozen.
+    let mut srv = Spawn::new(BIN)
+        .wrapper(&["prlimit", "--nofile=40:40"])
+        .envs(&[
+            ("WORKERS", "1"),
+            ("ACCESS_LOG", "false"),
+            // Silent connections must stay open for the whole test.
+            ("FIRST_BYTE_TIMEOUT_SECONDS", "120"),
+        ])
+        .start();
     // The kernel completes connects from the backlog even when accept() fails.
     let held: Vec<TcpStream> = (0..60)
-        .map(|_| TcpStream::connect(srv.addr).unwrap())
+        .map(|_| TcpStream::connect(srv.addr()).unwrap())
         .collect();
     let err = srv.wait_for("an accept_error line", |v| v["event"] == "accept_error");
     assert_eq!(err["level"], "WARNING");
@@ -1024,7 +1004,7 @@ fn accept_loop_survives_emfile() {
             .contains("Too many open files"),
         "{err}"
     );
-    let pid = srv.child.id();
+    let pid = srv.pid();
     let before = cpu_ticks(pid);
     thread::sleep(Duration::from_secs(1));
     let spent = cpu_ticks(pid) - before;
@@ -1036,7 +1016,7 @@ fn accept_loop_survives_emfile() {
     drop(held);
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let ok = TcpStream::connect(srv.addr).ok().and_then(|mut c| {
+        let ok = TcpStream::connect(srv.addr()).ok().and_then(|mut c| {
             c.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
             c.write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                 .ok()?;

@@ -5,19 +5,16 @@
 //! requests, dropped lines are counted and reported; a clean exit loses nothing and `drained`
 //! is the last line; generated request ids differ between replicas that all run as PID 1.
 //!
-//! Servers are [`testkit::logged::Server`]s: every stdout line is checked by the harness.
+//! Servers are [`testkit::Server`]s: every stdout line is checked by the harness.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{ChildStdout, Command, Stdio};
-use std::sync::mpsc::RecvTimeoutError;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use testkit::logged::{
-    command, free_port, http, metric_value, parse_line, raw, read_lines, sigterm, wait_exit, Reap,
-    Server,
-};
+use testkit::http1::{http, metric_value, raw};
+use testkit::run::{free_port, wait_port};
+use testkit::{start, Spawn};
 
 use crate::BIN;
 
@@ -30,7 +27,7 @@ use crate::BIN;
 #[test]
 fn startup_line_and_runtime_choice() {
     for (workers, runtime) in [("1", "current_thread"), ("2", "multi_thread")] {
-        let mut srv = Server::start(
+        let mut srv = start(
             BIN,
             &[
                 ("WORKERS", workers),
@@ -51,9 +48,9 @@ fn startup_line_and_runtime_choice() {
         assert_eq!(v["pod"], "hello-abc");
         assert_eq!(v["workers"], workers.parse::<u64>().unwrap());
         assert_eq!(v["runtime"], runtime);
-        assert_eq!(http(srv.addr, "GET", "/", &[]).0, 200);
+        assert_eq!(http(srv.addr(), "GET", "/", &[]).0, 200);
         assert_eq!(srv.terminate().code(), Some(0));
-        assert!(srv.seen.iter().all(|v| v["pod"] == "hello-abc"));
+        assert!(srv.seen().iter().all(|v| v["pod"] == "hello-abc"));
     }
 }
 
@@ -61,9 +58,9 @@ fn startup_line_and_runtime_choice() {
 /// `x-request-id` or generated, and echoed in the response either way.
 #[test]
 fn access_log_fields() {
-    let mut srv = Server::start(BIN, &[]);
+    let mut srv = start(BIN, &[]);
     let (status, head, body) = http(
-        srv.addr,
+        srv.addr(),
         "GET",
         "/?a=1",
         &[("User-Agent", "curl/8.5.0"), ("X-Request-Id", "req-123")],
@@ -93,7 +90,7 @@ fn access_log_fields() {
         if let Some(g) = given {
             h.push(("X-Request-Id", g));
         }
-        let (status, head, _) = http(srv.addr, "HEAD", "/health/live", &h);
+        let (status, head, _) = http(srv.addr(), "HEAD", "/health/live", &h);
         assert_eq!(status, 200);
         let id = head
             .lines()
@@ -117,7 +114,7 @@ fn access_log_fields() {
 /// CR/LF attempts, a very long user agent — never break a line or forge a field.
 #[test]
 fn hostile_requests_cannot_break_or_forge_log_lines() {
-    let mut srv = Server::start(BIN, &[]);
+    let mut srv = start(BIN, &[]);
     let long_ua = "A".repeat(12 * 1024);
     let forged = r#"x","level":"CRITICAL","forged":"1"#;
     let mut requests: Vec<Vec<u8>> = vec![
@@ -138,7 +135,7 @@ fn hostile_requests_cannot_break_or_forge_log_lines() {
         // Close after the answer so `raw` returns promptly.
         let at = r.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
         r.splice(at + 2..at + 2, b"Connection: close\r\n".iter().copied());
-        let answer = raw(srv.addr, r);
+        let answer = raw(srv.addr(), r);
         assert!(
             answer.starts_with(b"HTTP/1.1 "),
             "every hostile request is answered: {:?}",
@@ -159,29 +156,29 @@ fn hostile_requests_cannot_break_or_forge_log_lines() {
     assert_eq!(v["user_agent"], "café \u{fffd}\u{fffd}\u{fffd}");
     assert_eq!(srv.terminate().code(), Some(0));
     // Every line was parsed and checked by the reader; none may carry a forged field or level.
-    for v in &srv.seen {
+    for v in &srv.seen() {
         assert!(v.get("forged").is_none(), "forged field: {v}");
         assert_ne!(v["level"], "CRITICAL", "{v}");
     }
-    assert_eq!(srv.seen.last().unwrap()["event"], "drained");
+    assert_eq!(srv.seen().last().unwrap()["event"], "drained");
 }
 
 /// `ACCESS_LOG=false` removes the access lines and keeps the tutorial's application lines.
 #[test]
 fn access_log_false_keeps_application_lines() {
-    let mut srv = Server::start(BIN, &[("ACCESS_LOG", "false")]);
+    let mut srv = start(BIN, &[("ACCESS_LOG", "false")]);
     for _ in 0..3 {
-        assert_eq!(http(srv.addr, "GET", "/", &[]).0, 200);
+        assert_eq!(http(srv.addr(), "GET", "/", &[]).0, 200);
     }
-    let (_, head, _) = http(srv.addr, "GET", "/health/live", &[]);
+    let (_, head, _) = http(srv.addr(), "GET", "/health/live", &[]);
     assert!(
         !head.contains("x-request-id"),
         "no generated id without an access log"
     );
     assert_eq!(srv.terminate().code(), Some(0));
-    assert!(srv.of_logger("access").is_empty(), "{:#?}", srv.seen);
+    assert!(srv.of_logger("access").is_empty(), "{:#?}", srv.seen());
     let hello = srv
-        .seen
+        .seen()
         .iter()
         .filter(|v| v["message"] == "Hello World requested")
         .count();
@@ -192,46 +189,21 @@ fn access_log_false_keeps_application_lines() {
 #[test]
 fn log_level_warning_removes_info_lines() {
     let port = free_port().to_string();
-    let mut child = Reap(
-        command(
-            BIN,
-            &[],
-            &[
-                ("HOST", "127.0.0.1"),
-                ("PORT", &port),
-                ("LOG_LEVEL", "WARNING"),
-            ],
-        )
-        .spawn()
-        .unwrap(),
-    );
+    let mut srv = Spawn::new(BIN)
+        .env("PORT", &port)
+        .env("LOG_LEVEL", "WARNING")
+        .no_wait()
+        .start();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     // No `listening` line at this level: wait for the port instead.
-    let t0 = Instant::now();
-    while TcpStream::connect(addr).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "server did not start"
-        );
-        thread::sleep(Duration::from_millis(10));
-    }
+    wait_port(addr);
     for target in ["/", "/slow?seconds=0", "/nope"] {
         http(addr, "GET", target, &[]);
     }
     http(addr, "POST", "/admin/toggle-ready", &[]);
-    sigterm(&child.0);
-    let status = wait_exit(&mut child.0, Duration::from_secs(10));
-    assert_eq!(status.code(), Some(0));
-    let mut out = Vec::new();
-    child
-        .0
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_end(&mut out)
-        .unwrap();
-    for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let v = parse_line(line);
+    assert_eq!(srv.terminate().code(), Some(0));
+    // Every line was checked as a log record by the harness.
+    for v in srv.seen() {
         assert_ne!(v["level"], "INFO", "{v}");
         assert_ne!(v["level"], "DEBUG", "{v}");
     }
@@ -241,15 +213,15 @@ fn log_level_warning_removes_info_lines() {
 /// (seen in the log line; the request is then abandoned rather than waited for).
 #[test]
 fn tutorial_lines_for_toggle_and_slow() {
-    let mut srv = Server::start(BIN, &[]);
-    assert_eq!(http(srv.addr, "POST", "/admin/toggle-ready", &[]).0, 200);
+    let srv = start(BIN, &[]);
+    assert_eq!(http(srv.addr(), "POST", "/admin/toggle-ready", &[]).0, 200);
     srv.wait_for("not ready", |v| {
         v["message"] == "Readiness toggled: not ready"
     });
-    assert_eq!(http(srv.addr, "POST", "/admin/toggle-ready", &[]).0, 200);
+    assert_eq!(http(srv.addr(), "POST", "/admin/toggle-ready", &[]).0, 200);
     srv.wait_for("ready", |v| v["message"] == "Readiness toggled: ready");
 
-    let (status, _, body) = http(srv.addr, "GET", "/slow?seconds=0", &[]);
+    let (status, _, body) = http(srv.addr(), "GET", "/slow?seconds=0", &[]);
     assert_eq!(
         (status, body.as_str()),
         (
@@ -261,7 +233,7 @@ fn tutorial_lines_for_toggle_and_slow() {
         v["message"] == "Slow endpoint called: sleeping for 0s"
     });
 
-    let mut s = TcpStream::connect(srv.addr).unwrap();
+    let mut s = TcpStream::connect(srv.addr()).unwrap();
     s.write_all(b"GET /slow?seconds=99999999999999999999999 HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
     let v = srv.wait_for("60s", |v| {
@@ -273,63 +245,16 @@ fn tutorial_lines_for_toggle_and_slow() {
     );
     drop(s);
     // The server goes on answering meanwhile; the 60 s request dies with the process.
-    assert_eq!(http(srv.addr, "GET", "/health/live", &[]).0, 200);
-}
-
-/// With ADMIN_TOKEN set, the token appears in no log line (nor on stderr), whatever requests
-/// carry it or guess at it.
-#[test]
-fn admin_token_never_logged() {
-    let token = "tok-9f8e7d6c5b4a";
-    let mut srv = Server::start(BIN, &[("ADMIN_TOKEN", token)]);
-    let bearer = format!("Bearer {token}");
-    let wrong = format!("Bearer {token}0");
-    assert_eq!(http(srv.addr, "POST", "/admin/toggle-ready", &[]).0, 401);
-    assert_eq!(
-        http(
-            srv.addr,
-            "POST",
-            "/admin/toggle-ready",
-            &[("Authorization", &wrong)]
-        )
-        .0,
-        401
-    );
-    assert_eq!(
-        http(
-            srv.addr,
-            "POST",
-            "/admin/toggle-ready",
-            &[("Authorization", &bearer)]
-        )
-        .0,
-        200
-    );
-    srv.wait_for("toggled", |v| {
-        v["message"] == "Readiness toggled: not ready"
-    });
-    assert_eq!(srv.terminate().code(), Some(0));
-    let mut stderr = String::new();
-    srv.child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    for v in &srv.seen {
-        assert!(!v.to_string().contains(token), "token in {v}");
-    }
-    assert!(!stderr.contains(token));
-    assert_eq!(srv.of_logger("access").len(), 3);
+    assert_eq!(http(srv.addr(), "GET", "/health/live", &[]).0, 200);
 }
 
 /// Nothing logged before a clean exit is lost: every request's access line is there even when
 /// SIGTERM follows at once, and `drained` is the last line.
 #[test]
 fn clean_exit_loses_no_line() {
-    let mut srv = Server::start(BIN, &[]);
+    let mut srv = start(BIN, &[]);
     let n = 300;
-    let mut s = TcpStream::connect(srv.addr).unwrap();
+    let mut s = TcpStream::connect(srv.addr()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut batch = Vec::new();
@@ -361,7 +286,7 @@ fn clean_exit_loses_no_line() {
         assert_eq!(v["request_id"], format!("c-{i}"));
     }
     assert_eq!(
-        srv.seen.last().unwrap()["event"],
+        srv.seen().last().unwrap()["event"],
         "drained",
         "the last line"
     );
@@ -372,28 +297,10 @@ fn clean_exit_loses_no_line() {
 /// reported by a `log_lines_dropped` warning once stdout moves again; the exit is still clean.
 #[test]
 fn blocked_stdout_drops_and_counts_lines_but_never_stalls_requests() {
-    let mut child = Reap(
-        command(BIN, &[], &[("HOST", "127.0.0.1"), ("PORT", "0")])
-            .spawn()
-            .unwrap(),
-    );
-    let mut stdout: BufReader<ChildStdout> = BufReader::new(child.0.stdout.take().unwrap());
     // Read only up to the listening line, then stop reading: the pipe (64 KiB) fills, the
     // writer thread blocks in write(2), and the logger's 4 MiB buffer fills behind it.
-    let addr: SocketAddr = {
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            assert!(
-                stdout.read_until(b'\n', &mut line).unwrap() > 0,
-                "stdout closed"
-            );
-            let v = parse_line(&line[..line.len() - 1]);
-            if v["event"] == "listening" {
-                break v["addr"].as_str().unwrap().parse().unwrap();
-            }
-        }
-    };
+    let mut srv = Spawn::new(BIN).pause_stdout().start();
+    let addr = srv.addr();
     // ~2.5 KB of log per request (the user agent is logged): 4 MiB fills after ~1700.
     let ua = "u".repeat(2048);
     let head = format!("GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: {ua}\r\n\r\n");
@@ -452,20 +359,10 @@ fn blocked_stdout_drops_and_counts_lines_but_never_stalls_requests() {
     assert!(dropped > 0.0, "lines were dropped while stdout was blocked");
 
     // Unblock: read everything from here on.
-    let lines = read_lines(stdout);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut seen = Vec::new();
-    let report = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let v = lines
-            .recv_timeout(left)
-            .expect("a log_lines_dropped report");
-        let hit = v["event"] == "log_lines_dropped";
-        seen.push(v.clone());
-        if hit {
-            break v;
-        }
-    };
+    srv.resume_stdout();
+    let report = srv.wait_for("a log_lines_dropped report", |v| {
+        v["event"] == "log_lines_dropped"
+    });
     assert_eq!(report["level"], "WARNING");
     let reported = report["dropped"].as_u64().unwrap();
     // The scrape's own access line may be dropped after it rendered the counter.
@@ -473,18 +370,8 @@ fn blocked_stdout_drops_and_counts_lines_but_never_stalls_requests() {
         reported > 0 && reported as f64 <= dropped + 1.0,
         "{reported} vs {dropped}"
     );
-    sigterm(&child.0);
-    loop {
-        match lines.recv_timeout(Duration::from_secs(10)) {
-            Ok(v) => seen.push(v),
-            Err(RecvTimeoutError::Disconnected) => break,
-            Err(RecvTimeoutError::Timeout) => panic!("stdout still open 10 s after SIGTERM"),
-        }
-    }
-    assert_eq!(
-        wait_exit(&mut child.0, Duration::from_secs(5)).code(),
-        Some(0)
-    );
+    assert_eq!(srv.terminate().code(), Some(0));
+    let seen = srv.seen();
     assert_eq!(seen.last().unwrap()["event"], "drained", "the last line");
     let total_reported: u64 = seen
         .iter()
@@ -504,26 +391,12 @@ fn blocked_stdout_drops_and_counts_lines_but_never_stalls_requests() {
 fn generated_request_ids_differ_between_pid_1_replicas() {
     let mut ids = Vec::new();
     for _ in 0..2 {
-        let port = free_port().to_string();
-        let mut c = Command::new("unshare");
-        c.args(["--pid", "--fork", "--kill-child", BIN])
-            .env_clear()
-            .envs([("HOST", "127.0.0.1"), ("PORT", port.as_str())])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let guard = Reap(c.spawn().unwrap_or_else(|e| {
-            panic!("this test needs `unshare` (apt-get install util-linux): {e}")
-        }));
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let t0 = Instant::now();
-        while TcpStream::connect(addr).is_err() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "the server under `unshare --pid` did not start (is unsharing allowed here?)"
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
+        // Waits for `listening` (every line checked); drop SIGKILLs `unshare`, and
+        // `--kill-child` ends the server with it.
+        let srv = Spawn::new(BIN)
+            .wrapper(&["unshare", "--pid", "--fork", "--kill-child"])
+            .start();
+        let addr = srv.addr();
         let (_, head, _) = http(addr, "GET", "/health/live", &[]);
         let id = head
             .lines()
@@ -531,8 +404,8 @@ fn generated_request_ids_differ_between_pid_1_replicas() {
             .expect("a generated id")
             .to_owned();
         ids.push(id);
-        // `unshare` leaves SIGTERM to its child; Reap's SIGKILL ends both (--kill-child).
-        drop(guard);
+        // `unshare` leaves SIGTERM to its child; the harness's SIGKILL ends both.
+        drop(srv);
     }
     assert_ne!(
         ids[0], ids[1],

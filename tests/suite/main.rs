@@ -12,7 +12,7 @@
 //! | [`connections`] | the server closing a connection: `Connection: close` on every early answer (Python's keep-alive client), the send timeout | `python3` |
 //! | [`metrics`]     | `/metrics` parsed by a Prometheus parser; counters; bounded route labels | — |
 //! | [`cli`]         | subcommands, exit codes, `--help`/`--version`, every config error (exit 2, one JSON line) | — |
-//! | [`docs`]        | `openapi.json` (OpenAPI 3.1, routes, schemas vs live answers), `/docs` in Chromium | `chromium` |
+//! | [`docs`]        | `openapi.json` (oas3, strict rules and schemas via `jsonschema`, live answers), `/docs` in Chromium | `chromium` |
 //! | [`chart`]       | the Helm chart and `k8s/` manifests: lint, render, validation, PSS, kube-play | helm, helm3, kit tools, podman |
 //! | [`image`]       | the container image built and run with podman                          | podman (slow)    |
 //! | [`props`]       | proptest over the query parser, router and JSON escaper; the fuzz corpus replayed | — |
