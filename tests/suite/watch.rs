@@ -14,7 +14,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use testkit::child::{self, Server};
 
 use crate::BIN;
 
@@ -156,7 +155,7 @@ fn served_root(addr: SocketAddr) -> u64 {
 /// the requests `watch` says it sent.
 #[test]
 fn steady_run_matches_the_servers_metrics() {
-    let server = Server::spawn(BIN, &[("APP_VERSION", "1.0.0")]);
+    let server = testkit::start(BIN, &[("APP_VERSION", "1.0.0")]);
     let url = format!("http://{}/", server.addr());
     let r = watch(
         &[&url, "--rate", "50", "--duration", "3"],
@@ -412,7 +411,7 @@ http {{
         }
         // The readiness probes above are not the watcher's requests.
         std::fs::write(n.dir.join("access.log"), "").unwrap();
-        child::send(n.proc.id(), "USR1"); // reopen the log file
+        send_signal(n.proc.id(), "USR1"); // reopen the log file
         thread::sleep(Duration::from_millis(200));
         n
     }
@@ -420,7 +419,7 @@ http {{
     /// New upstreams, SIGHUP, and time for the new worker to take over.
     fn set_upstreams(&self, backends: &[SocketAddr]) {
         write_upstreams(&self.dir, backends);
-        child::send(self.proc.id(), "HUP");
+        send_signal(self.proc.id(), "HUP");
         thread::sleep(Duration::from_millis(500));
     }
 
@@ -436,7 +435,7 @@ http {{
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        child::send(self.proc.id(), "TERM");
+        send_signal(self.proc.id(), "TERM");
         let end = Instant::now() + Duration::from_secs(5);
         while self.proc.try_wait().ok().flatten().is_none() && Instant::now() < end {
             thread::sleep(Duration::from_millis(20));
@@ -462,11 +461,11 @@ fn get_ok(addr: SocketAddr) -> bool {
 /// drained (SIGTERM). Both versions and the switch show, each pod is named, nothing failed.
 #[test]
 fn version_switch_through_nginx_loses_nothing() {
-    let mut v1 = Server::spawn(
+    let mut v1 = testkit::start(
         BIN,
         &[("APP_VERSION", "1.0.0"), ("DRAIN_DELAY_SECONDS", "0.5")],
     );
-    let v2 = Server::spawn(BIN, &[("APP_VERSION", "2.0.0")]);
+    let v2 = testkit::start(BIN, &[("APP_VERSION", "2.0.0")]);
     let nginx = Nginx::start("switch", &[v1.addr(), v2.addr()]);
     let url = format!("http://{}/", nginx.addr);
     let watcher = {
@@ -511,8 +510,8 @@ fn version_switch_through_nginx_loses_nothing() {
 /// (as nginx's 502s, or resets), exit 1, and the counts match nginx's access log.
 #[test]
 fn killed_backend_is_counted_like_nginx_logged_it() {
-    let v1 = Server::spawn(BIN, &[("APP_VERSION", "1.0.0")]);
-    let mut doomed = Server::spawn(BIN, &[("APP_VERSION", "1.0.0")]);
+    let v1 = testkit::start(BIN, &[("APP_VERSION", "1.0.0")]);
+    let mut doomed = testkit::start(BIN, &[("APP_VERSION", "1.0.0")]);
     let nginx = Nginx::start("broken", &[v1.addr(), doomed.addr()]);
     let url = format!("http://{}/", nginx.addr);
     let watcher = thread::spawn(move || {
@@ -557,4 +556,14 @@ fn killed_backend_is_counted_like_nginx_logged_it() {
         "every request is in nginx's log or a reset"
     );
     assert_eq!(s["sent"], 300);
+}
+
+/// `kill -s SIG PID` for the nginx processes this module starts (the servers are signalled
+/// through `testkit::Server`).
+fn send_signal(pid: u32, sig: &str) {
+    let st = std::process::Command::new("kill")
+        .args(["-s", sig, &pid.to_string()])
+        .status()
+        .expect("run kill(1)");
+    assert!(st.success(), "kill -s {sig} {pid} failed: {st}");
 }
