@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Bounded coverage-guided fuzz run of every target (issue 7), run by tests/fuzz.rs. It needs
-# the nightly toolchain and cargo-fuzz (.ci/run installs cargo-fuzz); tests/fuzz.rs runs it for 60 s per target.
+# the nightly toolchain and cargo-fuzz (scripts/test installs cargo-fuzz); tests/fuzz.rs runs it for 60 s per target.
 #
 #   fuzz/run.sh            # 60 s per target
 #   fuzz/run.sh 300        # 300 s per target
