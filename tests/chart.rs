@@ -26,7 +26,7 @@ mod manifests;
 /// Release name used everywhere, as in the tutorial (`helm install hello ...`).
 const RELEASE: &str = "hello";
 const CHART: &str = "helm/hello-world";
-/// Kinds that have no built-in schema (CRDs); `validate-manifests` must be told.
+/// Kinds that have no built-in schema (CRDs); schema validation must be told.
 const CRD_KINDS: [&str; 2] = ["ServiceMonitor", "HTTPRoute"];
 
 fn repo() -> &'static Path {
