@@ -1,5 +1,5 @@
-//! The project's manifest checks (`tests/manifests/`), proved on manifests that break them.
-//! tests/chart.rs runs the same checks on every render of the chart.
+//! The manifest checks of the parent module, proved on manifests that break them (the `chart`
+//! module runs the same checks on every render of the chart).
 //!
 //! * Pod Security Standards: a table of (rule, mutation) cases. Each mutation of one good pod
 //!   template must be rejected by exactly its rule among the rules of that rule's level; each
@@ -8,11 +8,8 @@
 //!   passes for Kubernetes 1.29–1.35; unknown fields, wrong types, removed APIs, fields newer
 //!   than a version and unlisted CRDs fail.
 
-#[path = "manifests/mod.rs"]
-mod manifests;
-
-use manifests::pss::{self, Level, Pod, RULES};
-use manifests::schema::{self, KUBERNETES};
+use super::pss::{self, Level, Pod, RULES};
+use super::schema::{self, KUBERNETES};
 use serde_json::{json, Value};
 
 /// A Deployment whose pod template uses an allowed value of every control the standard has,
@@ -395,7 +392,7 @@ fn schema_rejects_a_document_without_a_kind() {
 
 // --- podman kube play smoke ------------------------------------------------------------
 
-use manifests::play;
+use super::play;
 
 /// A Deployment running the project's image, as the chart renders it in essence.
 fn image_deployment(grace: u64, env: Value, security: Value) -> Value {
