@@ -14,9 +14,9 @@ use hyper::body::Incoming;
 use hyper::{Method, Request};
 use serde_json::{json, Value};
 
-use hello_world::routes::Route;
-use hello_world::service::{self, App, Handler};
 use hello_world::AppState;
+use hello_world::Route;
+use hello_world::{App, Handler};
 
 use crate::inproc::{
     assert_framing, bounded, config, raw, raw_body, raw_status, req, send, Proto, TestServer,
@@ -462,9 +462,9 @@ async fn toggle_ready_flips_readiness_not_liveness() {
 struct Panicky(App);
 
 impl Handler for Panicky {
-    fn handle(&self, route: Route, req: Request<Incoming>) -> service::Reply {
+    fn handle(&self, route: Route, req: Request<Incoming>) -> hello_world::Reply {
         match req.uri().path() {
-            "/boom" => service::Reply::Later(Box::pin(async {
+            "/boom" => hello_world::Reply::Later(Box::pin(async {
                 tokio::task::yield_now().await;
                 panic!("boom (a deliberate test panic)")
             })),
