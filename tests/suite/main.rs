@@ -19,7 +19,7 @@
 //! | [`props`]       | proptest over the query parser, router and JSON escaper; the fuzz corpus replayed | — |
 //! | [`fuzz`]        | the bounded cargo-fuzz run (`fuzz/run.sh`)                             | nightly, cargo-fuzz (slow) |
 //! | [`drain_bench`] | the quick drain-bench run: a rolling update through nginx loses nothing | nginx, helm (slow) |
-//! | [`guide`]       | the tutorial guides (`docs/ko/README.md`, `docs/tutorial.md`, `docs/arm64.md`): every helm, curl and binary example re-run, zsh quoting, file references; `Dockerfile` = `Dockerfile.distroless`, lint fails like install on prod values, NOTES, the `kubectl debug` profile | helm, helm3, curl, pss-check |
+//! | [`guide`]       | the tutorial guides (`docs/ko/README.md`, `docs/tutorial.md`, `docs/arm64.md`): every helm, curl and binary example re-run, zsh quoting, file references; `Dockerfile` = `Dockerfile.distroless`, lint fails like install on prod values, NOTES, the `kubectl debug` profile | helm, helm3, curl |
 //! | [`arm64`]       | the aarch64 release binary (built with `.cargo/config.toml` alone) run under qemu: static AArch64 ELF, routes as on x86_64, healthcheck, sleep, SIGTERM drain, exit 2 | aarch64 target, qemu-user-static (slow: first build) |
 //!
 //! Run one concern with `cargo test --test suite <module>::` (a name filter), e.g.
