@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Bounded coverage-guided fuzz run of every target (issue 7), run by the suite's `fuzz` module. It needs
-# the nightly toolchain and cargo-fuzz (.ci/run installs cargo-fuzz); the suite's `fuzz` module runs it for 60 s per target.
+# the nightly toolchain and cargo-fuzz (scripts/test installs both); the suite's `fuzz` module runs it for 60 s per target.
 #
 #   fuzz/run.sh            # 60 s per target
 #   fuzz/run.sh 300        # 300 s per target

@@ -4,10 +4,12 @@
 //! maintainer has anyway — no crate beyond `std` is needed:
 //!
 //! * `helm` (Helm v4) and `helm3` (Helm v3): lint, template, `install --dry-run=client`;
-//! * `validate-manifests`: strict schema validation for Kubernetes 1.29–1.35;
-//! * `pss-check --level restricted`: what a `restricted` Pod Security namespace would reject;
+//! * `kubernetes-validate` (PyPI): strict schema validation for Kubernetes 1.29–1.35
+//!   (`tests/suite/manifests/schema.rs`);
+//! * the Pod Security Standards at `restricted` (`tests/suite/manifests/pss.rs`, our own Rust check);
 //! * `kubectl kustomize`: builds `k8s/<env>`;
-//! * `podman` + `kube-play-smoke`: runs the default render with the real image.
+//! * `podman kube play` with a kubelet's probes, preStop and grace period emulated
+//!   (`tests/suite/manifests/play.rs`): runs the default render with the real image.
 //!
 //! A missing tool fails the test with a message naming what to install; nothing is
 //! skipped silently. Rendered YAML is checked with plain string matching on the
@@ -18,10 +20,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
+use crate::manifests;
+
 /// Release name used everywhere, as in the tutorial (`helm install hello ...`).
 const RELEASE: &str = "hello";
 const CHART: &str = "helm/hello-world";
-/// Kinds that have no built-in schema (CRDs); `validate-manifests` must be told.
+/// Kinds that have no built-in schema (CRDs); schema validation must be told.
 const CRD_KINDS: [&str; 2] = ["ServiceMonitor", "HTTPRoute"];
 
 fn repo() -> &'static Path {
@@ -39,9 +43,6 @@ fn install_hint(tool: &str) -> &'static str {
         "helm3" => "Helm v3 as `helm3` (https://github.com/helm/helm/releases, v3.x binary renamed to helm3)",
         "kubectl" => "kubectl (https://kubernetes.io/docs/tasks/tools/)",
         "podman" => "podman (apt-get install podman)",
-        "validate-manifests" | "pss-check" | "kube-play-smoke" => {
-            "the project's CI tools (validate-manifests, pss-check, kube-play-smoke): run ../shared/tooling/setup-env.sh"
-        }
         _ => "it",
     }
 }
@@ -224,30 +225,26 @@ impl Drop for TempFile {
     }
 }
 
-/// Runs `validate-manifests` (Kubernetes 1.29–1.35, or `versions`) and
-/// `pss-check --level restricted` over a set of named renders, one call each.
-fn validate(renders: &[(String, String)], versions: Option<&str>) {
+/// Validates a set of named renders strictly against the schemas of Kubernetes 1.29–1.35 (or
+/// `versions`) with `kubernetes-validate`, and checks every pod template in them against the
+/// Pod Security Standards at `restricted`.
+fn validate(renders: &[(String, String)], versions: Option<&[&str]>) {
     let files: Vec<TempFile> = renders
         .iter()
         .map(|(name, yaml)| TempFile::new(name, yaml))
         .collect();
-    let mut args: Vec<&str> = Vec::new();
-    if let Some(v) = versions {
-        args.extend(["-k", v]);
+    let paths: Vec<&Path> = files.iter().map(|f| Path::new(f.path())).collect();
+    let versions = versions.unwrap_or(&manifests::schema::KUBERNETES);
+    if let Err(problems) = manifests::schema::validate(&paths, versions, &CRD_KINDS) {
+        panic!("schema validation:\n{}", problems.join("\n"));
     }
-    for kind in CRD_KINDS {
-        args.extend(["--allow-missing", kind]);
+    for (name, yaml) in renders {
+        let level = manifests::pss::Level::Restricted;
+        match manifests::pss::check_yaml(yaml, level) {
+            Ok(pods) => assert!(pods > 0, "{name}: no pod template to check"),
+            Err(v) => panic!("{name}: Pod Security (restricted):\n{}", v.join("\n")),
+        }
     }
-    args.extend(files.iter().map(TempFile::path));
-    let out = run("validate-manifests", &args);
-    assert!(out.ok, "validate-manifests:\n{}{}", out.stdout, out.stderr);
-    assert_has(&out.stdout, ", 0 error(s)");
-
-    let mut args = vec!["--level", "restricted"];
-    args.extend(files.iter().map(TempFile::path));
-    let out = run("pss-check", &args);
-    assert!(out.ok, "pss-check:\n{}{}", out.stdout, out.stderr);
-    assert_has(&out.stdout, ", 0 violation(s)");
 }
 
 /// Values that `values-prod.yaml` needs on top (it requires an admin token source).
@@ -1112,14 +1109,13 @@ fn k8s_manifests_match_the_chart_and_build_with_kustomize() {
 const IMAGE: &str = "hello-world:1.0.0";
 
 /// Builds `hello-world:1.0.0` from `Dockerfile.distroless` (layer and cargo caches make
-/// a rebuild cheap) and runs the default render with `kube-play-smoke`: probes answer,
+/// a rebuild cheap) and runs the default render with `podman kube play`: probes answer,
 /// the container runs as non-root, the preStop hook runs, and the app exits 0 on SIGTERM
 /// within the grace period.
 #[test]
 fn kube_play_smoke_of_the_default_render_with_the_real_image() {
     let dockerfile = repo().join("Dockerfile.distroless");
     assert!(dockerfile.exists(), "{} is missing", dockerfile.display());
-    require("kube-play-smoke");
     run_ok(
         "podman",
         // Same flags as tests/image.rs, so the two share one cached build.
@@ -1135,14 +1131,12 @@ fn kube_play_smoke_of_the_default_render_with_the_real_image() {
         ],
     );
     let rendered = render(&[]);
-    let file = TempFile::new("kube-play-smoke", &rendered);
-    let out = run("kube-play-smoke", &[file.path(), "--timeout", "60"]);
+    let report = manifests::play::smoke(&rendered, std::time::Duration::from_secs(60));
+    let all = report.lines.join("\n");
     assert!(
-        out.ok,
-        "kube-play-smoke failed:\n{}{}",
-        out.stdout, out.stderr
+        report.failures().is_empty(),
+        "podman kube play smoke:\n{all}"
     );
-    assert_has(&out.stdout, "0 failed");
     // The preStop hook is the native sleep in the default render (Kubernetes >= 1.30).
-    assert_has(&out.stdout, "preStop sleep 10s");
+    assert_has(&all, "preStop sleep 10s");
 }

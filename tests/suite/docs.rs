@@ -656,7 +656,7 @@ fn chromium_dump_dom(addr: SocketAddr, target: &str) -> String {
     assert!(
         Path::new(CHROMIUM).exists(),
         "{CHROMIUM} not found: the /docs browser test needs headless Chromium. Install the Debian \
-         package `chromium` (apt-get install chromium), or run ../shared/tooling/setup-env.sh"
+         package `chromium` (apt-get install chromium), or run scripts/test, which installs it"
     );
     let profile = TempDir::new("chromium-profile");
     let mut cmd = Command::new(CHROMIUM);

@@ -3,7 +3,7 @@
 //! replays one chart-default rolling update v1 -> v2 through nginx under load and must see
 //! zero lost requests, zero failed upstream attempts, exit code 0 and no SIGKILL.
 //!
-//! Needs nginx and helm (../shared/tooling/setup-env.sh installs both); fails, naming what to
+//! Needs nginx and helm (scripts/test installs both); fails, naming what to
 //! install, when either is missing.
 
 // The one `#[path]` include left in the suite, on purpose: the drain-bench harness is being
@@ -24,7 +24,7 @@ fn require(tool: &str, probe: &[&str]) {
         .unwrap_or(false);
     assert!(
         ok,
-        "{tool} is required by the drain benchmark test: install it with ../shared/tooling/setup-env.sh (apt-get install nginx-light for nginx)"
+        "{tool} is required by the drain benchmark test: run scripts/test, which installs it (nginx: apt-get install nginx-light; helm: scripts/install-helm-kubectl)"
     );
 }
 

@@ -2,8 +2,8 @@
 //! each cargo-fuzz target (the query parser, the JSON string escaper) for `FUZZ_SECONDS`
 //! (default 60) over the committed corpus, and fails on any crash or property violation.
 //!
-//! Needs the nightly toolchain and cargo-fuzz (`.ci/run` installs cargo-fuzz when missing; the
-//! README lists both). The same properties also run on stable in the `props` module.
+//! Needs the nightly toolchain and cargo-fuzz (`scripts/test` installs both when missing). The
+//! same properties also run on stable in the `props` module.
 
 use std::process::Command;
 

@@ -30,8 +30,8 @@ fn podman(args: &[&str]) -> Output {
     match Command::new("podman").args(args).output() {
         Ok(out) => out,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-            "podman is not installed: install podman (see README; on this project's machines \
-             ../shared/tooling/setup-env.sh provides it) — the image tests cannot run without it"
+            "podman is not installed: run scripts/test, which installs it \
+             (apt-get install podman buildah runc catatonit) — the image tests cannot run without it"
         ),
         Err(e) => panic!("cannot run podman {args:?}: {e}"),
     }

@@ -13,13 +13,14 @@
 //! | [`metrics`]     | `/metrics` parsed by a Prometheus parser; counters; bounded route labels | — |
 //! | [`cli`]         | subcommands, exit codes, `--help`/`--version`, every config error (exit 2, one JSON line) | — |
 //! | [`docs`]        | `openapi.json` (oas3, strict rules and schemas via `jsonschema`, live answers), `/docs` in Chromium | `chromium` |
-//! | [`chart`]       | the Helm chart and `k8s/` manifests: lint, render, validation, PSS, kube-play | helm, helm3, kit tools, podman |
+//! | [`chart`]       | the Helm chart and `k8s/` manifests: lint, render, validation, PSS, kube-play | helm, helm3, kubectl, kubernetes-validate, podman |
+//! | [`manifests`]   | our manifest checks proved: each Pod Security rule, strict schemas per Kubernetes version, the kube-play smoke | kubernetes-validate, podman (`schema_*`, `podman_*`) |
 //! | [`image`]       | the container image built and run with podman                          | podman (slow)    |
 //! | [`props`]       | proptest over the query parser, router and JSON escaper; the fuzz corpus replayed | — |
 //! | [`fuzz`]        | the bounded cargo-fuzz run (`fuzz/run.sh`)                             | nightly, cargo-fuzz (slow) |
 //! | [`watch`]       | `hello-world watch`: a steady run vs `/metrics`, a version switch and a SIGKILLed backend behind nginx (vs its access log), a stalling server (open loop), usage errors | nginx |
 //! | [`drain_bench`] | the quick drain-bench run: a rolling update through nginx loses nothing | nginx, helm (slow) |
-//! | [`guide`]       | the tutorial guides (`docs/ko/README.md`, `docs/tutorial.md`, `docs/arm64.md`): every helm, curl and binary example re-run, zsh quoting, file references; `Dockerfile` = `Dockerfile.distroless`, lint fails like install on prod values, NOTES, the `kubectl debug` profile | helm, helm3, curl, pss-check |
+//! | [`guide`]       | the tutorial guides (`docs/ko/README.md`, `docs/tutorial.md`, `docs/arm64.md`): every helm, curl and binary example re-run, zsh quoting, file references; `Dockerfile` = `Dockerfile.distroless`, lint fails like install on prod values, NOTES, the `kubectl debug` profile | helm, helm3, curl |
 //! | [`arm64`]       | the aarch64 release binary (built with `.cargo/config.toml` alone) run under qemu: static AArch64 ELF, routes as on x86_64, healthcheck, sleep, SIGTERM drain, exit 2 | aarch64 target, qemu-user-static (slow: first build) |
 //!
 //! Run one concern with `cargo test --test suite <module>::` (a name filter), e.g.
@@ -44,6 +45,7 @@ mod guide;
 mod image;
 mod limits;
 mod logs;
+mod manifests;
 mod metrics;
 mod props;
 mod routes;

@@ -23,7 +23,7 @@
 //!
 //! Lines compare after normalising what changes run to run (`date:` and `x-request-id:` headers,
 //! `"timestamp"` values); an output line `...` matches any number of lines.
-//! Needs `helm`, `helm3`, `curl`, `bash`; `pss-check` for the `kubectl debug` profile test.
+//! Needs `helm`, `helm3`, `curl`, `bash`; the `kubectl debug` profile test uses the suite's own Pod Security check (`manifests::pss`).
 
 mod check;
 mod compare;
