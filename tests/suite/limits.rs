@@ -7,7 +7,6 @@
 //! ([`crate::inproc`]). Every wait is bounded.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
