@@ -91,9 +91,9 @@ pub(crate) fn check_log(
         .args(["-TERM", &server.pid.to_string()])
         .status();
     let deadline = Instant::now() + Duration::from_secs(15);
-    let (mut hello, mut access, mut done) = (0, 0, false);
+    let mut done = false;
     while Instant::now() < deadline {
-        (hello, access, done) = count_lines(&log);
+        (_, _, done) = count_lines(&log);
         if done {
             break;
         }
@@ -104,15 +104,14 @@ pub(crate) fn check_log(
         "{}: no `drained` line within 15 s of SIGTERM",
         kind.name()
     );
-    // Count again once the process is gone: on this machine a read racing the last write once
-    // saw `drained` with three earlier lines not yet visible (the file had them all).
+    // Count once the process is gone, so that the file is complete.
     while Instant::now() < deadline
         && std::fs::read_to_string(format!("/proc/{}/stat", server.pid))
             .is_ok_and(|s| !s.contains(") Z "))
     {
         std::thread::sleep(Duration::from_millis(20));
     }
-    (hello, access, _) = count_lines(&log);
+    let (hello, access, _) = count_lines(&log);
     assert_eq!(dropped, 0, "{}: the logger dropped lines", kind.name());
     assert!(
         answered >= report.requests,
@@ -120,17 +119,19 @@ pub(crate) fn check_log(
         kind.name(),
         report.requests
     );
-    assert_eq!(
-        hello,
-        answered,
-        "{}: `Hello World requested` lines",
+    // `answered` was scraped while the server may still have been working through requests
+    // wrk had sent before it stopped (on a loaded machine, tens of them): those have lines but
+    // were not yet counted. So: a line for every counted answer, and both lines alike.
+    assert!(
+        hello >= answered,
+        "{}: {hello} `Hello World requested` lines for {answered} answers",
         kind.name()
     );
-    let want_access = if kind == Kind::Access { answered } else { 0 };
+    let want_access = if kind == Kind::Access { hello } else { 0 };
     assert_eq!(
         access,
         want_access,
-        "{}: access lines for GET /",
+        "{}: access lines for GET / (one per hello line)",
         kind.name()
     );
     (answered, hello, access)
