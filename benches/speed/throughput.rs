@@ -127,11 +127,17 @@ pub(crate) fn check_log(
         "{}: {hello} `Hello World requested` lines for {answered} answers",
         kind.name()
     );
-    let want_access = if kind == Kind::Access { hello } else { 0 };
-    assert_eq!(
-        access,
-        want_access,
-        "{}: access lines for GET / (one per hello line)",
+    // A request whose connection wrk closed mid-way has its hello line (written by the
+    // handler) but no access line (its future was dropped before the answer): so, for the
+    // access log, an access line for every counted answer and none beyond the hello lines.
+    let ok = if kind == Kind::Access {
+        access >= answered && access <= hello
+    } else {
+        access == 0
+    };
+    assert!(
+        ok,
+        "{}: {access} access lines for GET /, {hello} hello lines, {answered} answers",
         kind.name()
     );
     (answered, hello, access)
