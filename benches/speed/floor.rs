@@ -127,7 +127,7 @@ pub fn access(r: &Request<'_>) {
 /// Writes the buffer once it is full (a blocked stdout blocks this worker: no bound here).
 fn spill(b: &mut Vec<u8>) {
     if b.len() >= CAPACITY {
-        let _ = (&*out()).write_all(b);
+        let _ = out().write_all(b);
         b.clear();
     }
 }

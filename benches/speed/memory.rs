@@ -1,4 +1,4 @@
-//! 2. Memory (VmRSS idle and after a million requests), 3. start-up, 4. the binary's size.
+//! Memory (VmRSS idle and after a million requests), start-up and the binary's size: parts 2-4.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -1,5 +1,5 @@
-//! 1. Throughput, latency and CPU per request: the four servers under wrk, and the check that
-//! every request answered left its lines.
+//! Throughput, latency and CPU per request (part 1 of the bench): the four servers under wrk,
+//! and the check that every request answered left its lines.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
