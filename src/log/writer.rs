@@ -241,9 +241,12 @@ mod tests {
     use super::*;
     use std::sync::{mpsc, Arc};
 
+    /// What a [`Sink`] has received, and whether it is open.
+    type Received = Mutex<(Vec<u8>, bool)>;
+
     /// A sink the test can read, and hold shut: while `open` is false, `write` blocks.
     #[derive(Clone, Default)]
-    struct Sink(Arc<(Mutex<(Vec<u8>, bool)>, Condvar)>);
+    struct Sink(Arc<(Received, Condvar)>);
 
     impl Sink {
         fn open(&self, open: bool) {
