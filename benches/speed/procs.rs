@@ -12,8 +12,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// Environment variables of ours that must not leak from the caller's shell into a run.
-const SCRUBBED: [&str; 6] = [
+const SCRUBBED: [&str; 7] = [
     "ACCESS_LOG",
+    "BARE_LOG",
     "LOG_LEVEL",
     "WORKERS",
     "GREETING",
@@ -32,8 +33,22 @@ pub struct Server {
 /// Starts `bin` (optionally under `taskset -c <cpu>`) on `127.0.0.1:0` with `env`, stdout to
 /// `log`, and waits (at most 10 s) for its `listening` line to learn the bound address.
 pub fn start(bin: &Path, cpu: Option<&str>, env: &[(&str, &str)], log: &Path) -> Server {
-    let mut server = spawn(bin, cpu, env, log);
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let pin = cpu.map(|c| ["taskset", "-c", c]);
+    let wrapper: &[&str] = pin.as_ref().map_or(&[], |p| p.as_slice());
+    start_under(wrapper, bin, env, log, Duration::from_secs(10))
+}
+
+/// Like [`start`], run by `wrapper` (a command that execs its last argument in place, such as
+/// `taskset -c 0` or `valgrind --tool=callgrind`), waiting at most `bound` for `listening`.
+pub fn start_under(
+    wrapper: &[&str],
+    bin: &Path,
+    env: &[(&str, &str)],
+    log: &Path,
+    bound: Duration,
+) -> Server {
+    let mut server = spawn_under(wrapper, bin, env, log);
+    let deadline = Instant::now() + bound;
     loop {
         if let Some(addr) = listening_addr(log) {
             server.addr = addr;
@@ -48,7 +63,7 @@ pub fn start(bin: &Path, cpu: Option<&str>, env: &[(&str, &str)], log: &Path) ->
         }
         assert!(
             Instant::now() < deadline,
-            "{} did not log `listening` within 10 s; see {}",
+            "{} did not log `listening` within {bound:?}; see {}",
             bin.display(),
             log.display()
         );
@@ -58,11 +73,16 @@ pub fn start(bin: &Path, cpu: Option<&str>, env: &[(&str, &str)], log: &Path) ->
 
 /// Starts `bin` like [`start`] but returns at once (`addr` is unknown: `PORT` may be in `env`).
 pub fn spawn(bin: &Path, cpu: Option<&str>, env: &[(&str, &str)], log: &Path) -> Server {
-    let mut cmd = match cpu {
-        // taskset execs the server in place: the PID we get is the server's.
-        Some(cpu) => {
-            let mut c = Command::new("taskset");
-            c.arg("-c").arg(cpu).arg(bin);
+    let pin = cpu.map(|c| ["taskset", "-c", c]);
+    spawn_under(pin.as_ref().map_or(&[], |p| p.as_slice()), bin, env, log)
+}
+
+fn spawn_under(wrapper: &[&str], bin: &Path, env: &[(&str, &str)], log: &Path) -> Server {
+    // The wrappers exec the server in place: the PID we get is the server's.
+    let mut cmd = match wrapper.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(bin);
             c
         }
         None => Command::new(bin),
