@@ -15,13 +15,18 @@
 //! - [`log`]: the JSON log formatter and its batching writer.
 //! - [`json`]: JSON string escaping shared by logs and bodies.
 //! - [`healthcheck`]: the tiny HTTP client behind `hello-world healthcheck`.
+//! - [`grpc`]: `grpc.health.v1.Health` by hand (protobuf, framing, trailers, `Watch`).
+//! - [`lab`]: the Part 3 experiments' state (liveness, faults, stress, crash, start-up).
+//! - [`sysinfo`]: process metrics from /proc/self and container metrics from the cgroup.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
 pub mod cli;
 pub mod config;
+pub mod grpc;
 pub mod healthcheck;
 pub mod json;
+pub mod lab;
 pub mod log;
 pub mod metrics;
 pub mod query;
@@ -31,6 +36,7 @@ pub mod server;
 pub mod service;
 pub mod signal;
 pub mod state;
+pub mod sysinfo;
 
 pub use config::Config;
 pub use server::{serve, serve_with, Outcome};
