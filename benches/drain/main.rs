@@ -1,8 +1,8 @@
-//! `cargo bench --bench drain -- [flags]`: the drain benchmark (issue 6, drain.md §8).
+//! `cargo bench --bench drain -- [flags]`: the drain benchmark (docs/drain.md §8).
 //!
 //! Drives the real release binary through a kubelet/endpoints/ingress-nginx simulation and
 //! counts every lost request. See `benches/results/RESULTS.md` for the latest numbers and
-//! the README (section "Drain benchmark") for how to read them.
+//! `docs/benchmarks.md` for how to read them.
 
 mod harness;
 
@@ -269,7 +269,7 @@ fn results_md(
         opts.rate,
         opts.seed
     ));
-    md.push_str("Columns are explained in the README (section \"Drain benchmark\"). Raw data: `drain-bench.json`; one timeline per scenario: `<scenario>.svg`.\n\n");
+    md.push_str("Columns are explained in `docs/benchmarks.md`. Raw data: `drain-bench.json`; one timeline per scenario: `<scenario>.svg`.\n\n");
     md.push_str(table);
     md.push_str("\n## Deployment values per scenario\n\n");
     for (r, _) in results {

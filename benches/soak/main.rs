@@ -222,8 +222,8 @@ fn main() {
     let args = args();
     if !std::path::Path::new(&args.wrk).exists() {
         eprintln!(
-            "soak: wrk not found at {} — install it (apt-get install wrk; \
-             ../shared/tooling/setup-env.sh does) or pass --wrk PATH",
+            "soak: wrk not found at {} — install it (apt-get install wrk) \
+             or pass --wrk PATH",
             args.wrk
         );
         std::process::exit(1);

@@ -1,4 +1,4 @@
-//! The speed and memory bench of issue 2: `cargo bench --bench speed`.
+//! The speed and memory bench: `cargo bench --bench speed`.
 //!
 //! It measures the real binaries, side by side in one run, and prints a table of targets:
 //!
@@ -182,10 +182,7 @@ fn main() {
 
 fn preflight() {
     for (tool, why) in [
-        (
-            wrk::WRK,
-            "the load generator (Debian package `wrk`; ../shared/tooling/setup-env.sh)",
-        ),
+        (wrk::WRK, "the load generator (Debian package `wrk`)"),
         ("taskset", "CPU pinning (Debian package `util-linux`)"),
         ("strip", "the binary size check (Debian package `binutils`)"),
     ] {

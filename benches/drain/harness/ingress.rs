@@ -3,7 +3,7 @@
 //!
 //! Endpoint updates rewrite an `upstreams.conf` include and reload nginx (SIGHUP). Open-source
 //! nginx 1.22 has no runtime upstream API, and the Lua module ingress-nginx uses is not part of
-//! the provisioned tooling. A reload has one known side effect (drain.md §7/§8.3): the old
+//! the provisioned tooling. A reload has one known side effect (docs/drain.md §7/§8.3): the old
 //! workers close their idle *client* keep-alive connections, so a client can see a transport
 //! error that no backend caused. Every request therefore carries an `x-bench-id` that nginx
 //! writes to its access log: a client error whose id nginx never logged is a reload artifact
@@ -43,9 +43,7 @@ impl Nginx {
         let bin = if Path::new(NGINX).exists() {
             NGINX.to_string()
         } else {
-            which("nginx").ok_or(
-                "nginx not found: install it (apt-get install nginx-light, or ../shared/tooling/setup-env.sh)",
-            )?
+            which("nginx").ok_or("nginx not found: install it (apt-get install nginx-light)")?
         };
         for sub in ["tmp", "logs"] {
             std::fs::create_dir_all(dir.join(sub)).map_err(|e| e.to_string())?;
@@ -184,7 +182,7 @@ fn upstreams(backends: &[SocketAddr]) -> String {
         .collect()
 }
 
-/// nginx.conf modelled on ingress-nginx's template and defaults (drain.md §1.5, §8.3):
+/// nginx.conf modelled on ingress-nginx's template and defaults (docs/drain.md §1.5, §8.3):
 /// upstream keep-alive 320 / 60 s / 10000, HTTP/1.1 upstream with `Connection: ""`,
 /// `proxy_next_upstream error timeout` with 3 tries (POST/PATCH/LOCK are not retried once sent),
 /// no proxy buffering. `max_fails=0` per server: ingress-nginx balances in Lua without nginx's

@@ -1,4 +1,4 @@
-//! The drain benchmark harness (issue 6, design in drain.md §8).
+//! The drain benchmark harness (design: docs/drain.md §8).
 //!
 //! It replays, on one machine, what happens to our pods in a cluster: a kubelet per pod
 //! (preStop hook, SIGTERM with the kubelet's grace arithmetic, SIGKILL), the kubelet's

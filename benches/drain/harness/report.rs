@@ -1,6 +1,6 @@
 //! Turning one scenario's raw records into a verdict, a table row and JSON.
 //!
-//! Attribution rules (drain.md §7 "Attribute errors correctly"):
+//! Attribution rules (docs/drain.md §7 "Attribute errors correctly"):
 //! - *lost*: the client got no backend answer — a transport error or client timeout for a
 //!   request nginx logged, or a 502/503/504 status.
 //! - *reload artifact*: a client transport error for a request nginx never logged. nginx

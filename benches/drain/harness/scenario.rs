@@ -149,7 +149,7 @@ fn base(name: &str, title: &str, expect: Expect, spec: DeploymentSpec, prop: f64
     }
 }
 
-/// The full matrix (issue 6): preStop variants × propagation, negative controls, Part 3.
+/// The full matrix: preStop variants × propagation, negative controls, Part 3.
 pub fn matrix(opts: &Options) -> Result<Vec<Scenario>, String> {
     let mut out = Vec::new();
     for prop in [0.5, 3.0] {

@@ -127,7 +127,7 @@ pub fn render_chart(chart: &Path, sets: &[(&str, String)]) -> Result<DeploymentS
         shown.push_str(&format!(" --set {k}={v}"));
     }
     let out = cmd.output().map_err(|e| {
-        format!("cannot run helm ({e}): install helm (../shared/tooling/setup-env.sh)")
+        format!("cannot run helm ({e}): install helm (https://helm.sh/docs/intro/install/)")
     })?;
     if !out.status.success() {
         return Err(format!(
