@@ -15,11 +15,14 @@
 //! - memory stress: `held += M` (`POST`), `held → 0` (`DELETE`)
 //! - crash: `serving → exiting(N)`, no way back
 
+pub mod answers;
+pub mod echo;
 pub mod params;
 pub mod prng;
 pub mod stress;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -93,7 +96,8 @@ pub struct Lab {
     /// `app_faults_injected_total`, indexed like [`FAULT_KINDS`].
     injected: [AtomicU64; 2],
     pub cpu: stress::Cpu,
-    pub memory: stress::Memory,
+    /// Shared with the blocking thread that fills it.
+    pub memory: Arc<stress::Memory>,
     /// Bumped on every liveness change (the gRPC `Watch` streams listen).
     changes: watch::Sender<()>,
 }
@@ -114,7 +118,7 @@ impl Lab {
             rng: prng::Prng::from_entropy(),
             injected: Default::default(),
             cpu: stress::Cpu::default(),
-            memory: stress::Memory::default(),
+            memory: Arc::default(),
             changes: watch::Sender::new(()),
         }
     }
@@ -185,6 +189,27 @@ impl Lab {
     /// `app_faults_injected_total` by kind.
     pub fn injected(&self) -> [(&'static str, u64); 2] {
         [0, 1].map(|i| (FAULT_KINDS[i], self.injected[i].load(Ordering::Relaxed)))
+    }
+
+    /// The experiment metrics in the text exposition format.
+    pub fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        out.push_str(
+            "# HELP app_faults_injected_total Application requests given an injected fault (FAULT_ERROR_RATE, FAULT_DELAY_SECONDS, POST /admin/fault), by kind.\n\
+             # TYPE app_faults_injected_total counter\n",
+        );
+        for (kind, n) in self.injected() {
+            let _ = writeln!(out, "app_faults_injected_total{{kind=\"{kind}\"}} {n}");
+        }
+        let gauges: [(&str, &str, u64); 4] = [
+            ("app_live", "1 while /health/live answers 200 (POST /admin/toggle-live flips it).", u64::from(self.is_live())),
+            ("app_fault_mode_error", "1 while POST /admin/fault?mode=error makes application routes answer 500.", u64::from(self.fault_mode() == FaultMode::Error)),
+            ("app_stress_cpu_threads", "Threads of POST /admin/stress/cpu still spinning.", self.cpu.running() as u64),
+            ("app_stress_memory_bytes", "Memory held by POST /admin/stress/memory, in bytes.", self.memory.held_mib() << 20),
+        ];
+        for (name, help, value) in gauges {
+            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n");
+        }
     }
 
     /// Answers then exits with `code` within 100 ms, without draining (a crash, on purpose:
@@ -259,6 +284,27 @@ mod tests {
         assert_eq!(l.fault().unwrap().label(), "delay+error");
         l.set_fault_mode(FaultMode::Off);
         assert_eq!(l.fault().unwrap().label(), "delay");
+    }
+
+    #[test]
+    fn metrics_show_every_experiment() {
+        let l = lab(Settings::default());
+        l.set_fault_mode(FaultMode::Error);
+        l.fault();
+        l.toggle_live();
+        let mut out = String::new();
+        l.render_metrics(&mut out);
+        for line in [
+            "app_faults_injected_total{kind=\"error\"} 1\n",
+            "app_faults_injected_total{kind=\"delay\"} 0\n",
+            "app_live 0\n",
+            "app_fault_mode_error 1\n",
+            "app_stress_cpu_threads 0\n",
+            "app_stress_memory_bytes 0\n",
+            "# TYPE app_faults_injected_total counter\n",
+        ] {
+            assert!(out.contains(line), "{line:?} in\n{out}");
+        }
     }
 
     #[test]
