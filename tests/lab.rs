@@ -27,9 +27,18 @@ use tonic_health::pb::HealthCheckRequest;
 // ---------------------------------------------------------------------------------------------
 
 /// One HTTP/1.1 request on a fresh connection, with extra headers and a body.
-fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
     let mut s = connect(addr);
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n", body.len());
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -49,7 +58,12 @@ fn post(addr: SocketAddr, path: &str) -> Response {
 
 #[track_caller]
 fn expect(r: &Response, status: u16, body: Value) {
-    assert_eq!(r.status, status, "body {:?}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.status,
+        status,
+        "body {:?}",
+        String::from_utf8_lossy(&r.body)
+    );
     assert_eq!(r.json(), body);
 }
 
@@ -66,7 +80,11 @@ fn metrics(addr: SocketAddr) -> HashMap<String, f64> {
         .map(|s| {
             let mut labels: Vec<_> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
             labels.sort();
-            let key = if labels.is_empty() { s.metric } else { format!("{}{{{}}}", s.metric, labels.join(",")) };
+            let key = if labels.is_empty() {
+                s.metric
+            } else {
+                format!("{}{{{}}}", s.metric, labels.join(","))
+            };
             let v = match s.value {
                 prometheus_parse::Value::Counter(v)
                 | prometheus_parse::Value::Gauge(v)
@@ -117,7 +135,11 @@ fn status_route_answers_the_code_it_is_given() {
     let s = lab(&[]);
     let a = s.addr();
     for code in [200u16, 201, 302, 404, 418, 500, 503, 599] {
-        expect(&get(a, &format!("/status/{code}")), code, json!({ "status": code }));
+        expect(
+            &get(a, &format!("/status/{code}")),
+            code,
+            json!({ "status": code }),
+        );
     }
     for code in [204, 304] {
         let r = get(a, &format!("/status/{code}"));
@@ -129,8 +151,14 @@ fn status_route_answers_the_code_it_is_given() {
     assert_eq!(r.status, 422);
     assert_eq!(r.json()["detail"][0]["loc"], json!(["path", "code"]));
     assert_eq!(r.json()["detail"][0]["type"], "less_than_equal");
-    assert_eq!(get(a, "/status/101").json()["detail"][0]["type"], "greater_than_equal");
-    assert_eq!(get(a, "/status/abc").json()["detail"][0]["type"], "int_parsing");
+    assert_eq!(
+        get(a, "/status/101").json()["detail"][0]["type"],
+        "greater_than_equal"
+    );
+    assert_eq!(
+        get(a, "/status/abc").json()["detail"][0]["type"],
+        "int_parsing"
+    );
     assert_eq!(post(a, "/status/200").status, 405);
     assert_eq!(get(a, "/status/").status, 404);
     assert_eq!(get(a, "/status/200/x").status, 404);
@@ -146,7 +174,11 @@ fn echo_shows_the_request_with_credentials_redacted() {
         a,
         "POST",
         "/echo?x=1&y=a+b&x=%32",
-        &[("X-Forwarded-For", "203.0.113.7"), ("Authorization", "Bearer t0ken"), ("Cookie", "id=42")],
+        &[
+            ("X-Forwarded-For", "203.0.113.7"),
+            ("Authorization", "Bearer t0ken"),
+            ("Cookie", "id=42"),
+        ],
         b"{\"hello\":1}",
     );
     assert_eq!(r.status, 200);
@@ -191,7 +223,11 @@ fn every_response_carries_x_served_by() {
         ("GET", "/status/503"),
     ] {
         let r = http(a, m, p, &[], b"");
-        assert_eq!(r.header("x-served-by"), Some("hello-7d4b9-x2x4q"), "{m} {p}");
+        assert_eq!(
+            r.header("x-served-by"),
+            Some("hello-7d4b9-x2x4q"),
+            "{m} {p}"
+        );
     }
 }
 
@@ -212,7 +248,9 @@ fn toggle_live_fails_and_restores_liveness() {
     assert_eq!(get(a, "/admin/toggle-live").status, 405);
     expect(&post(a, "/admin/toggle-live"), 200, json!({"live": true}));
     expect(&get(a, "/health/live"), 200, json!({"status": "ok"}));
-    let log = s.stdout.wait_for(Duration::from_secs(2), |l| l.text.contains("\"event\":\"toggle_live\""));
+    let log = s.stdout.wait_for(Duration::from_secs(2), |l| {
+        l.text.contains("\"event\":\"toggle_live\"")
+    });
     assert!(log.is_some(), "the toggle is logged as one JSON line");
 }
 
@@ -249,7 +287,11 @@ fn experiments_need_the_token_and_vanish_when_disabled() {
     let s = lab(&[("EXPERIMENTS", "false")]);
     let a = s.addr();
     for (m, p) in EXPERIMENT_ROUTES {
-        expect(&http(a, m, p, &[], b""), 404, json!({"detail": "Not Found"}));
+        expect(
+            &http(a, m, p, &[], b""),
+            404,
+            json!({"detail": "Not Found"}),
+        );
     }
     assert_eq!(get(a, "/status/200").status, 200);
     assert_eq!(get(a, "/echo").status, 200);
@@ -263,7 +305,11 @@ fn crash_exits_with_the_code_right_after_answering() {
     let mut s = lab(&[]);
     let a = s.addr();
     for bad in ["0", "126", "x", "-1"] {
-        assert_eq!(post(a, &format!("/admin/crash?code={bad}")).status, 422, "{bad}");
+        assert_eq!(
+            post(a, &format!("/admin/crash?code={bad}")).status,
+            422,
+            "{bad}"
+        );
     }
     assert_eq!(get(a, "/admin/crash?code=3").status, 405);
     let r = post(a, "/admin/crash?code=7");
@@ -273,13 +319,22 @@ fn crash_exits_with_the_code_right_after_answering() {
     assert_eq!(status.code(), Some(7));
     let after = exited.duration_since(answered);
     // 100 ms is the promise; the test machine is shared, so allow it 3x before failing.
-    assert!(after < Duration::from_millis(300), "exited {after:?} after the answer");
+    assert!(
+        after < Duration::from_millis(300),
+        "exited {after:?} after the answer"
+    );
     eprintln!("crash: exit 7 observed {after:?} after the 202");
     let lines = s.json_lines();
-    let crash = lines.iter().find(|l| l["event"] == "crash").expect("a crash log line");
+    let crash = lines
+        .iter()
+        .find(|l| l["event"] == "crash")
+        .expect("a crash log line");
     assert_eq!(crash["level"], "ERROR");
     assert_eq!(crash["code"], 7);
-    assert!(!lines.iter().any(|l| l["event"] == "listener_closed"), "no drain");
+    assert!(
+        !lines.iter().any(|l| l["event"] == "listener_closed"),
+        "no drain"
+    );
     let mut s = lab(&[]);
     let r = post(s.addr(), "/admin/crash");
     expect(&r, 202, json!({"exiting": 1}));
@@ -300,7 +355,14 @@ fn fault_mode_fails_application_routes_only() {
     for p in ["/", "/info", "/slow?seconds=0", "/echo", "/status/200"] {
         expect(&get(a, p), 500, json!({"detail": "fault injected"}));
     }
-    for p in ["/health/live", "/health/ready", "/metrics", "/openapi.json", "/docs", "/admin/fault"] {
+    for p in [
+        "/health/live",
+        "/health/ready",
+        "/metrics",
+        "/openapi.json",
+        "/docs",
+        "/admin/fault",
+    ] {
         assert_eq!(get(a, p).status, 200, "{p}");
     }
     let m = metrics(a);
@@ -309,7 +371,10 @@ fn fault_mode_fails_application_routes_only() {
     let r = post(a, "/admin/fault?mode=on");
     assert_eq!(r.status, 422);
     assert_eq!(r.json()["detail"][0]["type"], "literal_error");
-    assert_eq!(post(a, "/admin/fault").json()["detail"][0]["type"], "missing");
+    assert_eq!(
+        post(a, "/admin/fault").json()["detail"][0]["type"],
+        "missing"
+    );
     assert_eq!(post(a, "/admin/fault?mode=off").json()["mode"], "off");
     assert_eq!(get(a, "/").status, 200);
     // The access log marks the injected answers.
@@ -335,7 +400,10 @@ fn random_errors_follow_fault_error_rate() {
     let failed = (0..200).filter(|_| get(a, "/").status == 500).count();
     // Binomial(200, 0.5): 60..140 holds with probability 1 - 1e-8.
     assert!((60..=140).contains(&failed), "{failed} of 200 failed");
-    assert_eq!(metrics(a)["app_faults_injected_total{kind=error}"], failed as f64);
+    assert_eq!(
+        metrics(a)["app_faults_injected_total{kind=error}"],
+        failed as f64
+    );
 }
 
 /// FAULT_DELAY_SECONDS adds latency to application routes only.
@@ -345,14 +413,25 @@ fn random_delay_slows_application_routes_only() {
     let a = s.addr();
     let t = Instant::now();
     assert_eq!(get(a, "/").status, 200);
-    assert!(t.elapsed() >= Duration::from_millis(300), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
     let t = Instant::now();
     for _ in 0..5 {
         assert_eq!(get(a, "/health/live").status, 200);
     }
-    assert!(t.elapsed() < Duration::from_millis(1500), "probes are not delayed: {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "probes are not delayed: {:?}",
+        t.elapsed()
+    );
     assert_eq!(metrics(a)["app_faults_injected_total{kind=delay}"], 1.0);
-    assert_eq!(get(a, "/admin/fault").json()["delay_seconds"], json!([0.3, 0.4]));
+    assert_eq!(
+        get(a, "/admin/fault").json()["delay_seconds"],
+        json!([0.3, 0.4])
+    );
 }
 
 /// Bad experiment variables exit 2 with one JSON line naming variable, value and rule.
@@ -368,13 +447,20 @@ fn bad_experiment_variables_exit_2() {
         ("START_READY", "maybe"),
         ("EXPERIMENTS", "perhaps"),
     ] {
-        let mut s = Server::start(child::Opts { env: &[(var, value)], no_wait: true, ..Default::default() });
+        let mut s = Server::start(child::Opts {
+            env: &[(var, value)],
+            no_wait: true,
+            ..Default::default()
+        });
         let (status, _) = s.wait_exit(Duration::from_secs(5));
         assert_eq!(status.code(), Some(2), "{var}={value}");
         let lines = s.json_lines();
         assert_eq!(lines.len(), 1, "{lines:?}");
         let text = lines[0].to_string();
-        assert!(text.contains(var) && text.contains(value), "{var}={value}: {text}");
+        assert!(
+            text.contains(var) && text.contains(value),
+            "{var}={value}: {text}"
+        );
     }
     let mut s = Server::start(child::Opts {
         env: &[("EXPERIMENTS", "false"), ("FAULT_ERROR_RATE", "0.1")],
@@ -391,7 +477,11 @@ fn bad_experiment_variables_exit_2() {
 fn start_up_variables_hold_readiness_back() {
     let s = lab(&[("START_READY", "false")]);
     let a = s.addr();
-    expect(&get(a, "/health/ready"), 503, json!({"status": "not ready", "shutting_down": false}));
+    expect(
+        &get(a, "/health/ready"),
+        503,
+        json!({"status": "not ready", "shutting_down": false}),
+    );
     assert_eq!(get(a, "/health/live").status, 200);
     expect(&post(a, "/admin/toggle-ready"), 200, json!({"ready": true}));
     assert_eq!(get(a, "/health/ready").status, 200);
@@ -402,7 +492,12 @@ fn start_up_variables_hold_readiness_back() {
     let a = s.addr();
     assert_eq!(get(a, "/health/ready").status, 503);
     assert_eq!(get(a, "/health/live").status, 200);
-    assert!(eventually(Duration::from_secs(10), || get(a, "/health/ready").status == 200));
+    assert!(eventually(Duration::from_secs(10), || get(
+        a,
+        "/health/ready"
+    )
+    .status
+        == 200));
     assert!(listening.elapsed() >= Duration::from_millis(1500));
 }
 
@@ -414,19 +509,35 @@ fn cpu_stress_runs_off_the_request_path() {
     let a = s.addr();
     let before = metrics(a)["process_cpu_seconds_total"];
     let t = Instant::now();
-    expect(&post(a, "/admin/stress/cpu?seconds=2&threads=2"), 202, json!({"seconds": 2, "threads": 2}));
+    expect(
+        &post(a, "/admin/stress/cpu?seconds=2&threads=2"),
+        202,
+        json!({"seconds": 2, "threads": 2}),
+    );
     assert!(t.elapsed() < Duration::from_secs(1), "answered at once");
     assert_eq!(metrics(a)["app_stress_cpu_threads"], 2.0);
     assert_eq!(post(a, "/admin/stress/cpu?seconds=1").status, 409);
     for _ in 0..10 {
         assert_eq!(get(a, "/health/live").status, 200);
     }
-    assert!(eventually(Duration::from_secs(10), || metrics(a)["app_stress_cpu_threads"] == 0.0));
+    assert!(eventually(Duration::from_secs(10), || metrics(a)
+        ["app_stress_cpu_threads"]
+        == 0.0));
     let burnt = metrics(a)["process_cpu_seconds_total"] - before;
     eprintln!("cpu stress: 2 threads x 2 s burnt {burnt:.2} s of CPU");
     assert!(burnt > 0.5, "CPU time grew by only {burnt}");
-    for bad in ["seconds=0", "seconds=301", "threads=65", "threads=0", "seconds=x"] {
-        assert_eq!(post(a, &format!("/admin/stress/cpu?{bad}")).status, 422, "{bad}");
+    for bad in [
+        "seconds=0",
+        "seconds=301",
+        "threads=65",
+        "threads=0",
+        "seconds=x",
+    ] {
+        assert_eq!(
+            post(a, &format!("/admin/stress/cpu?{bad}")).status,
+            422,
+            "{bad}"
+        );
     }
     assert_eq!(get(a, "/admin/stress/cpu").status, 405);
 }
@@ -437,7 +548,11 @@ fn memory_stress_holds_resident_memory_until_released() {
     let s = lab(&[("STRESS_MAX_MIB", "160")]);
     let a = s.addr();
     let rss0 = metrics(a)["process_resident_memory_bytes"];
-    expect(&post(a, "/admin/stress/memory?mib=96"), 202, json!({"allocated_mib": 96, "held_mib": 96, "max_mib": 160}));
+    expect(
+        &post(a, "/admin/stress/memory?mib=96"),
+        202,
+        json!({"allocated_mib": 96, "held_mib": 96, "max_mib": 160}),
+    );
     let m = metrics(a);
     let grown = (m["process_resident_memory_bytes"] - rss0) / 1048576.0;
     eprintln!("memory stress: RSS grew by {grown:.1} MiB for 96 MiB held");
@@ -446,10 +561,18 @@ fn memory_stress_holds_resident_memory_until_released() {
     let r = post(a, "/admin/stress/memory?mib=65");
     assert_eq!(r.status, 422);
     assert_eq!(r.json()["detail"][0]["ctx"], json!({"le": 64}));
-    assert_eq!(post(a, "/admin/stress/memory").json()["detail"][0]["type"], "missing");
+    assert_eq!(
+        post(a, "/admin/stress/memory").json()["detail"][0]["type"],
+        "missing"
+    );
     assert_eq!(get(a, "/info").json()["experiments"]["memory_held_mib"], 96);
-    expect(&http(a, "DELETE", "/admin/stress/memory", &[], b""), 200, json!({"released_mib": 96, "held_mib": 0}));
-    let shrunk = (m["process_resident_memory_bytes"] - metrics(a)["process_resident_memory_bytes"]) / 1048576.0;
+    expect(
+        &http(a, "DELETE", "/admin/stress/memory", &[], b""),
+        200,
+        json!({"released_mib": 96, "held_mib": 0}),
+    );
+    let shrunk = (m["process_resident_memory_bytes"] - metrics(a)["process_resident_memory_bytes"])
+        / 1048576.0;
     eprintln!("memory stress: RSS fell by {shrunk:.1} MiB on release");
     assert!(shrunk > 90.0, "RSS fell by only {shrunk} MiB");
     assert_eq!(get(a, "/admin/stress/memory").status, 405);
@@ -493,11 +616,19 @@ fn process_and_container_metrics_are_exported() {
     assert!(m["process_virtual_memory_bytes"] >= m["process_resident_memory_bytes"]);
     assert!(m["process_open_fds"] >= 3.0 && m["process_open_fds"] < m["process_max_fds"]);
     assert!(m["process_threads"] >= 1.0);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
     let age = now - m["process_start_time_seconds"];
     assert!((-2.0..60.0).contains(&age), "started {age} s ago");
     // This machine runs cgroup v1: the cpu controller's counters are readable.
-    for name in ["container_cpu_periods_total", "container_cpu_throttled_periods_total", "container_cpu_throttled_seconds_total", "container_memory_usage_bytes"] {
+    for name in [
+        "container_cpu_periods_total",
+        "container_cpu_throttled_periods_total",
+        "container_cpu_throttled_seconds_total",
+        "container_memory_usage_bytes",
+    ] {
         assert!(m.contains_key(name), "{name} missing");
     }
 }
@@ -520,8 +651,15 @@ async fn channel(addr: SocketAddr) -> HealthClient<tonic::transport::Channel> {
     HealthClient::new(connect_h2c(addr).await)
 }
 
-async fn check(c: &mut HealthClient<tonic::transport::Channel>, service: &str) -> Result<ServingStatus, tonic::Status> {
-    let r = c.check(HealthCheckRequest { service: service.into() }).await?;
+async fn check(
+    c: &mut HealthClient<tonic::transport::Channel>,
+    service: &str,
+) -> Result<ServingStatus, tonic::Status> {
+    let r = c
+        .check(HealthCheckRequest {
+            service: service.into(),
+        })
+        .await?;
     Ok(r.into_inner().status())
 }
 
@@ -533,31 +671,60 @@ async fn grpc_check_follows_readiness_and_liveness() {
     let a = s.addr();
     let mut c = channel(a).await;
     for svc in ["", "hello-world", "liveness"] {
-        assert_eq!(check(&mut c, svc).await.unwrap(), ServingStatus::Serving, "{svc:?}");
+        assert_eq!(
+            check(&mut c, svc).await.unwrap(),
+            ServingStatus::Serving,
+            "{svc:?}"
+        );
     }
     let e = check(&mut c, "payments").await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::NotFound);
     assert!(e.message().contains("payments"), "{}", e.message());
 
-    tokio::task::spawn_blocking(move || post(a, "/admin/toggle-ready")).await.unwrap();
+    tokio::task::spawn_blocking(move || post(a, "/admin/toggle-ready"))
+        .await
+        .unwrap();
     assert_eq!(check(&mut c, "").await.unwrap(), ServingStatus::NotServing);
-    assert_eq!(check(&mut c, "hello-world").await.unwrap(), ServingStatus::NotServing);
-    assert_eq!(check(&mut c, "liveness").await.unwrap(), ServingStatus::Serving);
-    tokio::task::spawn_blocking(move || post(a, "/admin/toggle-live")).await.unwrap();
-    assert_eq!(check(&mut c, "liveness").await.unwrap(), ServingStatus::NotServing);
+    assert_eq!(
+        check(&mut c, "hello-world").await.unwrap(),
+        ServingStatus::NotServing
+    );
+    assert_eq!(
+        check(&mut c, "liveness").await.unwrap(),
+        ServingStatus::Serving
+    );
+    tokio::task::spawn_blocking(move || post(a, "/admin/toggle-live"))
+        .await
+        .unwrap();
+    assert_eq!(
+        check(&mut c, "liveness").await.unwrap(),
+        ServingStatus::NotServing
+    );
 
     // Another method on the same service: the generic client lets us name any path.
     let mut grpc = tonic::client::Grpc::new(connect_h2c(a).await);
     grpc.ready().await.unwrap();
     let path = http::uri::PathAndQuery::from_static("/grpc.health.v1.Health/List");
     let codec = tonic_prost::ProstCodec::<HealthCheckRequest, tonic_health::pb::HealthCheckResponse>::default();
-    let e = grpc.unary(tonic::Request::new(HealthCheckRequest::default()), path, codec).await.unwrap_err();
+    let e = grpc
+        .unary(
+            tonic::Request::new(HealthCheckRequest::default()),
+            path,
+            codec,
+        )
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), tonic::Code::Unimplemented);
 
-    let m = tokio::task::spawn_blocking(move || metrics(a)).await.unwrap();
+    let m = tokio::task::spawn_blocking(move || metrics(a))
+        .await
+        .unwrap();
     let checks: f64 = m
         .iter()
-        .filter(|(k, _)| k.starts_with("http_requests_total{") && k.contains("route=/grpc.health.v1.Health/Check"))
+        .filter(|(k, _)| {
+            k.starts_with("http_requests_total{")
+                && k.contains("route=/grpc.health.v1.Health/Check")
+        })
         .map(|(_, v)| v)
         .sum();
     assert_eq!(checks, 8.0, "gRPC Check calls counted under their route");
@@ -569,8 +736,24 @@ fn grpc_route_refuses_what_is_not_grpc_over_h2() {
     let s = lab(&[]);
     let a = s.addr();
     let call = "/grpc.health.v1.Health/Check";
-    assert_eq!(http(a, "POST", call, &[("content-type", "application/json")], b"{}").status, 415);
-    let r = http(a, "POST", call, &[("content-type", "application/grpc")], b"\0\0\0\0\0");
+    assert_eq!(
+        http(
+            a,
+            "POST",
+            call,
+            &[("content-type", "application/json")],
+            b"{}"
+        )
+        .status,
+        415
+    );
+    let r = http(
+        a,
+        "POST",
+        call,
+        &[("content-type", "application/grpc")],
+        b"\0\0\0\0\0",
+    );
     assert_eq!(r.status, 400);
     assert_eq!(get(a, call).status, 405);
 }
@@ -580,36 +763,81 @@ fn grpc_route_refuses_what_is_not_grpc_over_h2() {
 /// the listener closes, and it does not hold the drain open (exit 0, drained).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_watch_and_check_say_not_serving_through_a_drain() {
-    let mut s = lab(&[("DRAIN_DELAY_SECONDS", "2"), ("DRAIN_TIMEOUT_SECONDS", "10")]);
+    let mut s = lab(&[
+        ("DRAIN_DELAY_SECONDS", "2"),
+        ("DRAIN_TIMEOUT_SECONDS", "10"),
+    ]);
     let a = s.addr();
     let mut c = channel(a).await;
-    let mut ready = c.watch(HealthCheckRequest { service: String::new() }).await.unwrap().into_inner();
-    let mut live = c.watch(HealthCheckRequest { service: "liveness".into() }).await.unwrap().into_inner();
-    let mut unknown = c.watch(HealthCheckRequest { service: "nope".into() }).await.unwrap().into_inner();
-    let next = |m: Result<Option<tonic_health::pb::HealthCheckResponse>, tonic::Status>| m.unwrap().unwrap().status();
+    let mut ready = c
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut live = c
+        .watch(HealthCheckRequest {
+            service: "liveness".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut unknown = c
+        .watch(HealthCheckRequest {
+            service: "nope".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let next = |m: Result<Option<tonic_health::pb::HealthCheckResponse>, tonic::Status>| {
+        m.unwrap().unwrap().status()
+    };
     assert_eq!(next(ready.message().await), ServingStatus::Serving);
     assert_eq!(next(live.message().await), ServingStatus::Serving);
     assert_eq!(next(unknown.message().await), ServingStatus::ServiceUnknown);
 
     // A change of readiness is streamed.
-    tokio::task::spawn_blocking(move || post(a, "/admin/toggle-ready")).await.unwrap();
+    tokio::task::spawn_blocking(move || post(a, "/admin/toggle-ready"))
+        .await
+        .unwrap();
     assert_eq!(next(ready.message().await), ServingStatus::NotServing);
-    tokio::task::spawn_blocking(move || post(a, "/admin/toggle-ready")).await.unwrap();
+    tokio::task::spawn_blocking(move || post(a, "/admin/toggle-ready"))
+        .await
+        .unwrap();
     assert_eq!(next(ready.message().await), ServingStatus::Serving);
 
     let signalled = s.signal("TERM");
-    let m = tokio::time::timeout(Duration::from_secs(1), ready.message()).await.expect("NOT_SERVING within 1 s");
+    let m = tokio::time::timeout(Duration::from_secs(1), ready.message())
+        .await
+        .expect("NOT_SERVING within 1 s");
     assert_eq!(next(m), ServingStatus::NotServing);
-    eprintln!("grpc watch: NOT_SERVING {:?} after SIGTERM", signalled.elapsed());
+    eprintln!(
+        "grpc watch: NOT_SERVING {:?} after SIGTERM",
+        signalled.elapsed()
+    );
     // During the announce phase a new connection still gets answers: NOT_SERVING.
     let mut fresh = channel(a).await;
-    assert_eq!(check(&mut fresh, "").await.unwrap(), ServingStatus::NotServing);
-    assert_eq!(check(&mut fresh, "liveness").await.unwrap(), ServingStatus::Serving);
-    assert!(signalled.elapsed() < Duration::from_secs(2), "checked inside the announce phase");
+    assert_eq!(
+        check(&mut fresh, "").await.unwrap(),
+        ServingStatus::NotServing
+    );
+    assert_eq!(
+        check(&mut fresh, "liveness").await.unwrap(),
+        ServingStatus::Serving
+    );
+    assert!(
+        signalled.elapsed() < Duration::from_secs(2),
+        "checked inside the announce phase"
+    );
     // At closing every stream ends with UNAVAILABLE (liveness did not change before).
-    let end = tokio::time::timeout(Duration::from_secs(5), ready.message()).await.expect("stream ends");
+    let end = tokio::time::timeout(Duration::from_secs(5), ready.message())
+        .await
+        .expect("stream ends");
     assert_eq!(end.unwrap_err().code(), tonic::Code::Unavailable);
-    let end = tokio::time::timeout(Duration::from_secs(5), live.message()).await.expect("stream ends");
+    let end = tokio::time::timeout(Duration::from_secs(5), live.message())
+        .await
+        .expect("stream ends");
     assert_eq!(end.unwrap_err().code(), tonic::Code::Unavailable);
     drop((c, fresh, unknown));
     let (status, _) = tokio::task::spawn_blocking(move || {
@@ -632,8 +860,17 @@ impl Cgroup {
     fn new(controller: &str) -> Cgroup {
         let uid = std::fs::read_to_string("/proc/self/status")
             .ok()
-            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Uid:").map(|v| v.split_whitespace().next().unwrap_or("").to_owned())));
-        assert_eq!(uid.as_deref(), Some("0"), "the cgroup tests need root (to create cgroups under /sys/fs/cgroup/{controller})");
+            .and_then(|s| {
+                s.lines().find_map(|l| {
+                    l.strip_prefix("Uid:")
+                        .map(|v| v.split_whitespace().next().unwrap_or("").to_owned())
+                })
+            });
+        assert_eq!(
+            uid.as_deref(),
+            Some("0"),
+            "the cgroup tests need root (to create cgroups under /sys/fs/cgroup/{controller})"
+        );
         let mount = Path::new("/sys/fs/cgroup").join(controller);
         assert!(
             mount.join("cgroup.procs").exists() && mount.join("tasks").exists(),
@@ -646,7 +883,10 @@ impl Cgroup {
             .find_map(|l| {
                 let mut p = l.splitn(3, ':');
                 let (_, ctrls, path) = (p.next()?, p.next()?, p.next()?);
-                ctrls.split(',').any(|c| c == controller).then(|| path.to_owned())
+                ctrls
+                    .split(',')
+                    .any(|c| c == controller)
+                    .then(|| path.to_owned())
             })
             .expect("this process is in a v1 cgroup of the controller");
         let name = format!("hello-lab-{}-{}", std::process::id(), rand_suffix());
@@ -656,7 +896,8 @@ impl Cgroup {
     }
 
     fn write(&self, file: &str, value: &str) {
-        std::fs::write(self.0.join(file), value).unwrap_or_else(|e| panic!("write {value} to {file}: {e}"));
+        std::fs::write(self.0.join(file), value)
+            .unwrap_or_else(|e| panic!("write {value} to {file}: {e}"));
     }
 
     fn read(&self, file: &str) -> String {
@@ -669,14 +910,20 @@ impl Cgroup {
 }
 
 fn rand_suffix() -> u32 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
 }
 
 impl Drop for Cgroup {
     fn drop(&mut self) {
         // Tasks still inside (a server that outlived a failed assertion) go back to the parent.
         let parent = self.0.parent().unwrap().join("cgroup.procs");
-        for pid in std::fs::read_to_string(self.0.join("cgroup.procs")).unwrap_or_default().lines() {
+        for pid in std::fs::read_to_string(self.0.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+        {
             let _ = std::fs::write(&parent, pid);
         }
         for _ in 0..50 {
@@ -702,7 +949,9 @@ fn cgroup_v1_cpu_quota_throttles_the_stress_and_metrics_show_it() {
     let before = metrics(a);
     assert_eq!(before["container_cpu_limit_cores"], 0.25);
     assert_eq!(post(a, "/admin/stress/cpu?seconds=3&threads=2").status, 202);
-    assert!(eventually(Duration::from_secs(20), || metrics(a)["app_stress_cpu_threads"] == 0.0));
+    assert!(eventually(Duration::from_secs(20), || metrics(a)
+        ["app_stress_cpu_threads"]
+        == 0.0));
     let after = metrics(a);
     let d = |k: &str| after[k] - before[k];
     eprintln!(
@@ -719,7 +968,12 @@ fn cgroup_v1_cpu_quota_throttles_the_stress_and_metrics_show_it() {
     // 0.25 cores for ~3 s: well under the 6 s two free threads would burn.
     assert!(d("process_cpu_seconds_total") < 2.0);
     let stat = cg.read("cpu.stat");
-    let kernel = stat.lines().find_map(|l| l.strip_prefix("nr_throttled ")).unwrap().parse::<f64>().unwrap();
+    let kernel = stat
+        .lines()
+        .find_map(|l| l.strip_prefix("nr_throttled "))
+        .unwrap()
+        .parse::<f64>()
+        .unwrap();
     assert!(kernel >= after["container_cpu_throttled_periods_total"]);
 }
 
@@ -738,14 +992,28 @@ fn cgroup_v1_memory_limit_oom_kills_the_stress_and_metrics_count_it() {
     let m = metrics(o);
     assert_eq!(m["container_memory_limit_bytes"], 268435456.0);
     assert_eq!(m["container_oom_events_total"], 0.0);
-    assert_eq!(post(victim.addr(), "/admin/stress/memory?mib=128").status, 202);
+    assert_eq!(
+        post(victim.addr(), "/admin/stress/memory?mib=128").status,
+        202
+    );
     // This one crosses the limit: the answer never comes.
     let mut conn = connect(victim.addr());
-    conn.write_all(b"POST /admin/stress/memory?mib=256 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").unwrap();
+    conn.write_all(
+        b"POST /admin/stress/memory?mib=256 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+    )
+    .unwrap();
     let answer = read_response(&mut conn);
-    assert!(answer.is_err(), "the allocation past the limit was answered: {:?}", answer.map(|r| r.status));
+    assert!(
+        answer.is_err(),
+        "the allocation past the limit was answered: {:?}",
+        answer.map(|r| r.status)
+    );
     let (status, _) = victim.wait_exit(Duration::from_secs(10));
-    assert_eq!(status.signal(), Some(9), "killed by SIGKILL (the OOM killer), got {status:?}");
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "killed by SIGKILL (the OOM killer), got {status:?}"
+    );
     let m = metrics(o);
     eprintln!(
         "cgroup v1 memory: victim {status:?}; observer sees container_oom_events_total {}, usage {} MiB of {} MiB; kernel memory.oom_control: {}",

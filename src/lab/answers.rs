@@ -30,7 +30,10 @@ pub fn live(lab: &Lab) -> Answer {
     if lab.is_live() {
         ok(StatusCode::OK, r#"{"status":"ok"}"#.to_owned())
     } else {
-        ok(StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"not alive"}"#.to_owned())
+        ok(
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"status":"not alive"}"#.to_owned(),
+        )
     }
 }
 
@@ -51,7 +54,10 @@ pub fn crash(query: Option<&str>) -> Answer {
                 format!("Crash requested: exiting with code {code} without draining"),
                 "event" => "crash", "code" => u64::from(code));
             Lab::crash(code);
-            ok(StatusCode::ACCEPTED, Obj::new().u64("exiting", u64::from(code)).finish())
+            ok(
+                StatusCode::ACCEPTED,
+                Obj::new().u64("exiting", u64::from(code)).finish(),
+            )
         }
         Err(d) => invalid(&d),
     }
@@ -75,7 +81,10 @@ fn fault_json(lab: &Lab) -> String {
         ),
         None => o.raw("delay_seconds", "null"),
     };
-    let injected = Obj::new().u64("error", errors).u64("delay", delays).finish();
+    let injected = Obj::new()
+        .u64("error", errors)
+        .u64("delay", delays)
+        .finish();
     o.raw("injected", &injected).finish()
 }
 
@@ -109,7 +118,10 @@ pub fn stress_cpu(lab: &Lab, query: Option<&str>) -> Answer {
                 "event" => "stress_cpu", "seconds" => seconds, "threads" => threads);
             ok(
                 StatusCode::ACCEPTED,
-                Obj::new().u64("seconds", seconds).u64("threads", threads as u64).finish(),
+                Obj::new()
+                    .u64("seconds", seconds)
+                    .u64("threads", threads as u64)
+                    .finish(),
             )
         }
         Err(super::stress::CpuRefused::Busy(n)) => ok(
@@ -121,7 +133,9 @@ pub fn stress_cpu(lab: &Lab, query: Option<&str>) -> Answer {
         ),
         Err(super::stress::CpuRefused::Spawn(e)) => ok(
             StatusCode::SERVICE_UNAVAILABLE,
-            Obj::new().str("detail", &format!("could not start a thread: {e}")).finish(),
+            Obj::new()
+                .str("detail", &format!("could not start a thread: {e}"))
+                .finish(),
         ),
     }
 }
@@ -204,7 +218,10 @@ mod tests {
 
     #[test]
     fn status_route_bodies() {
-        assert_eq!(status("418"), ok(StatusCode::IM_A_TEAPOT, r#"{"status":418}"#.into()));
+        assert_eq!(
+            status("418"),
+            ok(StatusCode::IM_A_TEAPOT, r#"{"status":418}"#.into())
+        );
         assert_eq!(status("204").body, "");
         assert_eq!(status("304").body, "");
         assert_eq!(status("600").status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -216,7 +233,13 @@ mod tests {
         let lab = Lab::new(Settings::default());
         assert_eq!(live(&lab).status, StatusCode::OK);
         assert_eq!(toggle_live(&lab).body, r#"{"live":false}"#);
-        assert_eq!(live(&lab), ok(StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"not alive"}"#.into()));
+        assert_eq!(
+            live(&lab),
+            ok(
+                StatusCode::SERVICE_UNAVAILABLE,
+                r#"{"status":"not alive"}"#.into()
+            )
+        );
         assert!(info(&lab).contains(r#""live":false"#));
     }
 
@@ -232,9 +255,17 @@ mod tests {
             r#"{"mode":"error","error_rate":0.5,"delay_seconds":[0.1,0.2],"injected":{"error":0,"delay":0}}"#
         );
         lab.fault();
-        assert!(fault_state(&lab).body.contains(r#""injected":{"error":1,"delay":1}"#));
-        assert_eq!(set_fault(&lab, Some("mode=x")).status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(set_fault(&lab, None).status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(fault_state(&lab)
+            .body
+            .contains(r#""injected":{"error":1,"delay":1}"#));
+        assert_eq!(
+            set_fault(&lab, Some("mode=x")).status,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            set_fault(&lab, None).status,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
     }
 
     #[tokio::test]
@@ -244,18 +275,36 @@ mod tests {
             ..Settings::default()
         });
         let a = stress_memory(&lab, Some("mib=2")).await;
-        assert_eq!(a, ok(StatusCode::ACCEPTED, r#"{"allocated_mib":2,"held_mib":2,"max_mib":3}"#.into()));
+        assert_eq!(
+            a,
+            ok(
+                StatusCode::ACCEPTED,
+                r#"{"allocated_mib":2,"held_mib":2,"max_mib":3}"#.into()
+            )
+        );
         let a = stress_memory(&lab, Some("mib=2")).await;
         assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(a.body.contains(r#""ctx":{"le":1}"#), "{}", a.body);
-        assert_eq!(release_memory(&lab).body, r#"{"released_mib":2,"held_mib":0}"#);
+        assert_eq!(
+            release_memory(&lab).body,
+            r#"{"released_mib":2,"held_mib":0}"#
+        );
     }
 
     #[test]
     fn cpu_stress_is_refused_while_running() {
         let lab = Lab::new(Settings::default());
-        assert_eq!(stress_cpu(&lab, Some("seconds=1&threads=1")).status, StatusCode::ACCEPTED);
-        assert_eq!(stress_cpu(&lab, Some("seconds=1")).status, StatusCode::CONFLICT);
-        assert_eq!(stress_cpu(&lab, Some("threads=0")).status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            stress_cpu(&lab, Some("seconds=1&threads=1")).status,
+            StatusCode::ACCEPTED
+        );
+        assert_eq!(
+            stress_cpu(&lab, Some("seconds=1")).status,
+            StatusCode::CONFLICT
+        );
+        assert_eq!(
+            stress_cpu(&lab, Some("threads=0")).status,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
     }
 }

@@ -16,7 +16,13 @@ const REDACTED: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
 /// The JSON body of an `/echo` answer.
 pub fn render(parts: &Parts, body: &[u8], remote_addr: &str, pod: &str) -> String {
     let mut pairs = String::from("[");
-    for pair in parts.uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+    for pair in parts
+        .uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         if pairs.len() > 1 {
             pairs.push(',');
@@ -82,7 +88,11 @@ pub fn base64(data: &[u8]) -> String {
     const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -147,7 +157,10 @@ mod tests {
     #[test]
     fn binary_bodies_are_base64() {
         let body = render(&parts("/echo", &[]), &[0xff, 0x00, 0x80], "x", "p");
-        assert!(body.contains(r#""body":"/wCA","body_encoding":"base64""#), "{body}");
+        assert!(
+            body.contains(r#""body":"/wCA","body_encoding":"base64""#),
+            "{body}"
+        );
         assert!(body.contains(r#""query":[]"#));
     }
 }

@@ -202,13 +202,32 @@ impl Lab {
             let _ = writeln!(out, "app_faults_injected_total{{kind=\"{kind}\"}} {n}");
         }
         let gauges: [(&str, &str, u64); 4] = [
-            ("app_live", "1 while /health/live answers 200 (POST /admin/toggle-live flips it).", u64::from(self.is_live())),
-            ("app_fault_mode_error", "1 while POST /admin/fault?mode=error makes application routes answer 500.", u64::from(self.fault_mode() == FaultMode::Error)),
-            ("app_stress_cpu_threads", "Threads of POST /admin/stress/cpu still spinning.", self.cpu.running() as u64),
-            ("app_stress_memory_bytes", "Memory held by POST /admin/stress/memory, in bytes.", self.memory.held_mib() << 20),
+            (
+                "app_live",
+                "1 while /health/live answers 200 (POST /admin/toggle-live flips it).",
+                u64::from(self.is_live()),
+            ),
+            (
+                "app_fault_mode_error",
+                "1 while POST /admin/fault?mode=error makes application routes answer 500.",
+                u64::from(self.fault_mode() == FaultMode::Error),
+            ),
+            (
+                "app_stress_cpu_threads",
+                "Threads of POST /admin/stress/cpu still spinning.",
+                self.cpu.running() as u64,
+            ),
+            (
+                "app_stress_memory_bytes",
+                "Memory held by POST /admin/stress/memory, in bytes.",
+                self.memory.held_mib() << 20,
+            ),
         ];
         for (name, help, value) in gauges {
-            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n");
+            let _ = write!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
+            );
         }
     }
 
