@@ -59,6 +59,63 @@ impl Default for Settings {
     }
 }
 
+/// The experiment variables with their defaults and meaning (rows for `--help` and the docs).
+pub const VARIABLES: [(&str, &str, &str); 6] = [
+    ("EXPERIMENTS", "true", "true|false: serve the experiment routes (/admin/toggle-live, /admin/crash, /admin/fault, /admin/stress/*); false answers 404"),
+    ("START_READY", "true", "true|false: false starts with readiness off until POST /admin/toggle-ready"),
+    ("READY_DELAY_SECONDS", "0", "seconds readiness stays 503 after the listener is up, 0-3600"),
+    ("FAULT_ERROR_RATE", "0", "share of application requests answered 500, 0-1 (needs EXPERIMENTS)"),
+    ("FAULT_DELAY_SECONDS", "0", "latency added to application requests: X or X-Y seconds, at most 60 (needs EXPERIMENTS)"),
+    ("STRESS_MAX_MIB", "4096", "most MiB POST /admin/stress/memory may hold, 0-1048576"),
+];
+
+/// A rejected experiment variable: name, value, what is allowed.
+pub type Rejected = (&'static str, String, String);
+
+/// Parses the experiment variables from `get` (unset: the defaults above).
+pub fn settings_from(get: impl Fn(&str) -> Option<String>) -> Result<Settings, Rejected> {
+    let mut s = Settings::default();
+    let bad = |var: &'static str, v: &str, allowed: &str| (var, v.to_owned(), allowed.to_owned());
+    let boolean = |var: &'static str, v: String| match v.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(bad(var, &v, "true or false")),
+    };
+    if let Some(v) = get("EXPERIMENTS") {
+        s.enabled = boolean("EXPERIMENTS", v)?;
+    }
+    if let Some(v) = get("START_READY") {
+        s.start_ready = boolean("START_READY", v)?;
+    }
+    if let Some(v) = get("READY_DELAY_SECONDS") {
+        s.ready_delay = params::ready_delay(&v).map_err(|a| bad("READY_DELAY_SECONDS", &v, a))?;
+    }
+    if let Some(v) = get("FAULT_ERROR_RATE") {
+        s.error_rate = params::error_rate(&v).map_err(|a| bad("FAULT_ERROR_RATE", &v, a))?;
+    }
+    if let Some(v) = get("FAULT_DELAY_SECONDS") {
+        s.delay = params::fault_delay(&v).map_err(|a| bad("FAULT_DELAY_SECONDS", &v, a))?;
+    }
+    if let Some(v) = get("STRESS_MAX_MIB") {
+        s.stress_max_mib = params::stress_max_mib(&v).map_err(|a| bad("STRESS_MAX_MIB", &v, a))?;
+    }
+    check(&s).map_err(|(var, allowed)| bad(var, &get(var).unwrap_or_default(), &allowed))?;
+    Ok(s)
+}
+
+/// The rule across variables: fault injection only with the experiments on (a production
+/// values file that turns them off cannot keep a chaos setting by accident).
+pub fn check(s: &Settings) -> Result<(), (&'static str, String)> {
+    let why = "0 (unset) while EXPERIMENTS=false: fault injection needs the experiments on";
+    if !s.enabled && s.error_rate > 0.0 {
+        return Err(("FAULT_ERROR_RATE", why.to_owned()));
+    }
+    if !s.enabled && s.delay.is_some() {
+        return Err(("FAULT_DELAY_SECONDS", why.to_owned()));
+    }
+    Ok(())
+}
+
 /// Bits of [`Lab::faults`].
 const MODE_ERROR: u8 = 1;
 const RANDOM_ERROR: u8 = 2;
