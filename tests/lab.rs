@@ -639,6 +639,16 @@ fn process_and_container_metrics_are_exported() {
     let a = s.addr();
     let m = metrics(a);
     let types = metric_types(a);
+    let text = String::from_utf8(get(a, "/metrics").body).unwrap();
+    let families: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE ")).collect();
+    let mut unique = families.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        families.len(),
+        "a metric family is declared twice"
+    );
     for (name, kind) in [
         ("process_cpu_seconds_total", "counter"),
         ("process_resident_memory_bytes", "gauge"),

@@ -1,6 +1,7 @@
 //! What the operating system knows about this process, read at scrape time: process metrics
 //! from `/proc/self` ([`process`]) and container metrics from the process's cgroup, v2 or v1
-//! ([`cgroup`]). Every metric is a row of [`Metric::ALL`] with its name, type and help; a
+//! ([`cgroup`]). `process_start_time_seconds` is not here: the metrics module exports it
+//! from the start instant it already keeps. Every metric is a row of [`Metric::ALL`] with its name, type and help; a
 //! value that cannot be read is left out of the scrape rather than reported as zero.
 
 pub mod cgroup;
@@ -17,7 +18,6 @@ pub enum Metric {
     ProcessOpenFds,
     ProcessMaxFds,
     ProcessThreads,
-    ProcessStartTime,
     ContainerCpuThrottledSeconds,
     ContainerCpuThrottledPeriods,
     ContainerCpuPeriods,
@@ -36,14 +36,13 @@ pub struct Descriptor {
 
 impl Metric {
     /// Rendering order: the order of this table.
-    pub const ALL: [Metric; 14] = [
+    pub const ALL: [Metric; 13] = [
         Metric::ProcessCpuSeconds,
         Metric::ProcessResidentMemory,
         Metric::ProcessVirtualMemory,
         Metric::ProcessOpenFds,
         Metric::ProcessMaxFds,
         Metric::ProcessThreads,
-        Metric::ProcessStartTime,
         Metric::ContainerCpuThrottledSeconds,
         Metric::ContainerCpuThrottledPeriods,
         Metric::ContainerCpuPeriods,
@@ -67,8 +66,6 @@ impl Metric {
                 "Soft limit on open file descriptors (/proc/self/limits)."),
             Metric::ProcessThreads => ("process_threads", "gauge",
                 "OS threads of the process (/proc/self/status Threads)."),
-            Metric::ProcessStartTime => ("process_start_time_seconds", "gauge",
-                "Start time of the process since the Unix epoch, in seconds (/proc/stat btime + /proc/self/stat starttime)."),
             Metric::ContainerCpuThrottledSeconds => ("container_cpu_throttled_seconds_total", "counter",
                 "Time the cgroup's CPU quota held its tasks back, in seconds (cgroup cpu.stat throttled_usec, v1 throttled_time)."),
             Metric::ContainerCpuThrottledPeriods => ("container_cpu_throttled_periods_total", "counter",

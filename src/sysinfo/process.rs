@@ -1,5 +1,5 @@
 //! Process metrics from `/proc/self`, the set Prometheus client libraries export: CPU time,
-//! resident and virtual memory, threads, open and maximum file descriptors, start time.
+//! resident and virtual memory, threads, open and maximum file descriptors.
 //!
 //! Each file is parsed by a pure function (unit-tested on real samples of the kernel's
 //! format); [`collect`] reads the files at scrape time and adds what it could read.
@@ -8,8 +8,6 @@
 //! fixes at 100 for user space on every architecture this image is built for (x86-64, arm64);
 //! reading `sysconf(_SC_CLK_TCK)` would need libc. Memory comes from `/proc/self/status`,
 //! which states kB, so no page size is needed.
-
-use std::sync::OnceLock;
 
 use super::{Metric, Sample};
 
@@ -21,7 +19,7 @@ const USER_HZ: f64 = 100.0;
 pub struct Stat {
     pub utime: u64,
     pub stime: u64,
-    /// Since boot.
+    /// Since boot (parsed for completeness of the record; unused by the metrics).
     pub starttime: u64,
 }
 
@@ -80,21 +78,8 @@ pub fn parse_max_fds(text: &str) -> Option<u64> {
     soft.parse().ok()
 }
 
-/// `btime` (boot time, Unix seconds) from `/proc/stat`.
-pub fn parse_btime(text: &str) -> Option<u64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix("btime "))
-        .and_then(|v| v.trim().parse().ok())
-}
-
 fn read(path: &str) -> Option<String> {
     std::fs::read_to_string(path).ok()
-}
-
-/// Boot time never changes; `/proc/stat` is long, so it is read once.
-fn boot_time() -> Option<u64> {
-    static BTIME: OnceLock<Option<u64>> = OnceLock::new();
-    *BTIME.get_or_init(|| read("/proc/stat").as_deref().and_then(parse_btime))
 }
 
 /// Open descriptors: the entries of `/proc/self/fd`, less the one `read_dir` holds on it.
@@ -108,10 +93,6 @@ pub fn collect(out: &mut Vec<Sample>) {
     if let Some(stat) = read("/proc/self/stat").as_deref().and_then(parse_stat) {
         let cpu = (stat.utime + stat.stime) as f64 / USER_HZ;
         out.push(Sample::new(Metric::ProcessCpuSeconds, cpu));
-        if let Some(btime) = boot_time() {
-            let start = btime as f64 + stat.starttime as f64 / USER_HZ;
-            out.push(Sample::new(Metric::ProcessStartTime, start));
-        }
     }
     let status = read("/proc/self/status")
         .as_deref()
@@ -180,13 +161,6 @@ mod tests {
         assert_eq!(parse_max_fds(unlimited), None);
     }
 
-    #[test]
-    fn btime() {
-        let text = "cpu  1 2 3 4\nintr 5\nctxt 6\nbtime 1796184896\nprocesses 7\n";
-        assert_eq!(parse_btime(text), Some(1_796_184_896));
-        assert_eq!(parse_btime("cpu 1\n"), None);
-    }
-
     /// On Linux every process metric is readable for the process itself.
     #[test]
     fn collect_reads_this_process() {
@@ -195,7 +169,6 @@ mod tests {
         let names: Vec<_> = out.iter().map(|s| s.metric).collect();
         for m in [
             Metric::ProcessCpuSeconds,
-            Metric::ProcessStartTime,
             Metric::ProcessResidentMemory,
             Metric::ProcessVirtualMemory,
             Metric::ProcessThreads,
