@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Bounded coverage-guided fuzz run of every target (issue 7), run by tests/fuzz.rs. It needs
-# the nightly toolchain and cargo-fuzz (.ci/run installs cargo-fuzz); tests/fuzz.rs runs it for 60 s per target.
+# Bounded coverage-guided fuzz run of every target (issue 7), run by the suite's `fuzz` module. It needs
+# the nightly toolchain and cargo-fuzz (.ci/run installs cargo-fuzz); the suite's `fuzz` module runs it for 60 s per target.
 #
 #   fuzz/run.sh            # 60 s per target
 #   fuzz/run.sh 300        # 300 s per target
@@ -9,7 +9,7 @@
 # The committed corpus fuzz/corpus/<target>/ is read, never written, during the run; new
 # inputs go to a scratch directory. A crash leaves its input in fuzz/artifacts/<target>/ and
 # makes this script exit non-zero. The same properties run in the normal suite through
-# tests/properties.rs (proptest + a replay of the committed corpus).
+# the suite's `props` module (proptest + a replay of the committed corpus).
 set -euo pipefail
 secs="${1:-60}"
 here="$(cd "$(dirname "$0")" && pwd)"

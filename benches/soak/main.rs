@@ -21,9 +21,6 @@
 //! `soak.md` (summary) in `--out` (default `benches/results/`). Exits 1 if a check failed:
 //! invalid log lines, unexpected answers, normal-load errors, RSS growing past the band.
 
-#[path = "../../tests/hardening/abuse.rs"]
-mod abuse;
-
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,7 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use abuse::{Answer, Server};
+use testkit::abuse::{self, Answer, Server};
 
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 /// Allowed RSS spread after warm-up, KiB (beyond it the run fails).

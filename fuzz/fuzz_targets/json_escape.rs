@@ -1,9 +1,8 @@
 //! The JSON string escaper (`src/json.rs`) and the log record formatter on arbitrary bytes.
-//! Properties: `tests/props/checks.rs::check_json_escape` (output parses and round-trips).
+//! Properties: `testkit::props::check_json_escape` (output parses and round-trips).
 #![no_main]
 
-#[path = "../../tests/props/checks.rs"]
-mod checks;
+use testkit::props as checks;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     checks::check_json_escape(data);

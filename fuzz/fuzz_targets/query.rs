@@ -1,9 +1,8 @@
 //! The request-target/query parser (`src/query.rs`) and the router on arbitrary bytes.
-//! Properties: `tests/props/checks.rs::check_query`.
+//! Properties: `testkit::props::check_query`.
 #![no_main]
 
-#[path = "../../tests/props/checks.rs"]
-mod checks;
+use testkit::props as checks;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     checks::check_query(data);

@@ -7,17 +7,14 @@
 //!
 //! Every wait is bounded; every spawned server is killed when its test ends.
 
-#[path = "support/child.rs"]
-mod child;
-
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use child::{connect, read_response, Response, Server};
 use serde_json::{json, Value};
+use testkit::child::{self, connect, read_response, Response, Server};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
@@ -158,7 +155,7 @@ fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 fn lab(env: &[(&str, &str)]) -> Server {
-    Server::spawn(env)
+    Server::spawn(crate::BIN, env)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -484,11 +481,14 @@ fn bad_experiment_variables_exit_2() {
         ("START_READY", "maybe"),
         ("EXPERIMENTS", "perhaps"),
     ] {
-        let mut s = Server::start(child::Opts {
-            env: &[(var, value)],
-            no_wait: true,
-            ..Default::default()
-        });
+        let mut s = Server::start(
+            crate::BIN,
+            child::Opts {
+                env: &[(var, value)],
+                no_wait: true,
+                ..Default::default()
+            },
+        );
         let (status, _) = s.wait_exit(Duration::from_secs(5));
         assert_eq!(status.code(), Some(2), "{var}={value}");
         let lines = s.json_lines();
@@ -499,11 +499,14 @@ fn bad_experiment_variables_exit_2() {
             "{var}={value}: {text}"
         );
     }
-    let mut s = Server::start(child::Opts {
-        env: &[("EXPERIMENTS", "false"), ("FAULT_ERROR_RATE", "0.1")],
-        no_wait: true,
-        ..Default::default()
-    });
+    let mut s = Server::start(
+        crate::BIN,
+        child::Opts {
+            env: &[("EXPERIMENTS", "false"), ("FAULT_ERROR_RATE", "0.1")],
+            no_wait: true,
+            ..Default::default()
+        },
+    );
     assert_eq!(s.wait_exit(Duration::from_secs(5)).0.code(), Some(2));
     assert!(s.json_lines()[0].to_string().contains("EXPERIMENTS"));
 }

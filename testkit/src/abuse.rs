@@ -1,7 +1,6 @@
-//! Hostile and broken clients, plus a handle on the real binary. Shared by
-//! `tests/hardening.rs` and the soak bench (`benches/soak/main.rs` includes this file by path).
+//! Hostile and broken clients, plus a handle on the real binary. Shared by the suite's
+//! `limits` module and the soak bench (`benches/soak`).
 //! Every wait here is bounded.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

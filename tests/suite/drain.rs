@@ -20,18 +20,16 @@
 //! fails a test instead of hanging the run; a server still running when its test fails is
 //! SIGKILLed on drop.
 
-#[path = "support/child.rs"]
-mod child;
-#[path = "support/h2c.rs"]
-mod h2c;
-
 use std::io::{ErrorKind, Write};
 use std::net::TcpStream;
 use std::process::ExitStatus;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use child::{connect, expect_closed, get, ms, read_response, send_request, Opts, Server, BIN};
+use testkit::child::{connect, expect_closed, get, ms, read_response, send_request, Opts, Server};
+use testkit::h2c;
+
+use crate::BIN;
 use serde_json::Value;
 
 /// Extra time allowed on top of drain.md's 100 ms bounds, for a loaded shared machine.
@@ -119,17 +117,20 @@ fn start_request(addr: std::net::SocketAddr, path: &str) -> TcpStream {
 
 /// S1 (R1, R3): SIGTERM/SIGINT 5 ms after exec, before `listening`, starts the drain (it is not
 /// lost and does not kill the process): exit 0, quickly, with the full drain log.
-/// "5 ms after exec" is the child's time, see `child::wait_run_time`: on a loaded machine the
+/// "5 ms after exec" is the child's time, see `testkit::child::wait_run_time`: on a loaded machine the
 /// child may not have run at all 5 ms of wall-clock time after exec, so the harness then waits
 /// until it has had 1 ms of CPU (or gone to sleep) — still long before it could bind its port.
 #[test]
 fn s01_signal_5ms_after_exec_is_not_ignored() {
     for (sig, name) in [("TERM", "SIGTERM"), ("INT", "SIGINT"), ("TERM", "SIGTERM")] {
-        let mut s = Server::start(Opts {
-            env: &[("DRAIN_TIMEOUT_SECONDS", "2")],
-            early_signal: Some((sig, Duration::from_millis(5))),
-            ..Opts::default()
-        });
+        let mut s = Server::start(
+            BIN,
+            Opts {
+                env: &[("DRAIN_TIMEOUT_SECONDS", "2")],
+                early_signal: Some((sig, Duration::from_millis(5))),
+                ..Opts::default()
+            },
+        );
         let (st, at) = s.wait_exit(secs(2.0) + EXIT_MARGIN);
         assert_eq!(
             code(st),
@@ -155,11 +156,14 @@ fn s01_signal_5ms_after_exec_is_not_ignored() {
 /// Deterministic companion of the 5 ms test above (that one depends on the scheduler).
 #[test]
 fn s01_handlers_installed_before_listening() {
-    let mut s = Server::start(Opts {
-        env: &[("DRAIN_TIMEOUT_SECONDS", "2")],
-        no_wait: true,
-        ..Opts::default()
-    });
+    let mut s = Server::start(
+        BIN,
+        Opts {
+            env: &[("DRAIN_TIMEOUT_SECONDS", "2")],
+            no_wait: true,
+            ..Opts::default()
+        },
+    );
     let pid = s.pid();
     let end = Instant::now() + Duration::from_secs(5);
     let sigterm_bit = 1u64 << (15 - 1);
@@ -191,7 +195,7 @@ fn s01_handlers_installed_before_listening() {
 #[test]
 fn s01_signal_after_ready_drains_and_exits_0() {
     for (sig, name) in [("TERM", "SIGTERM"), ("INT", "SIGINT")] {
-        let mut s = Server::spawn(&[("DRAIN_TIMEOUT_SECONDS", "2")]);
+        let mut s = Server::spawn(BIN, &[("DRAIN_TIMEOUT_SECONDS", "2")]);
         let (r, _) = get(s.addr(), "/health/ready");
         assert_eq!(r.status, 200);
         let t = s.signal(sig);
@@ -216,7 +220,7 @@ fn s01_signal_after_ready_drains_and_exits_0() {
 /// (DRAIN_DELAY_SECONDS=0), and the process exits 0 as fast.
 #[test]
 fn s02_idle_keepalive_closed_at_once() {
-    let mut s = Server::spawn(&[("DRAIN_TIMEOUT_SECONDS", "2")]);
+    let mut s = Server::spawn(BIN, &[("DRAIN_TIMEOUT_SECONDS", "2")]);
     let (r, mut conn) = get(s.addr(), "/");
     assert_eq!(r.status, 200);
     assert!(!r.closes(), "keep-alive before the drain");
@@ -247,7 +251,7 @@ fn s02_idle_keepalive_closed_at_once() {
 /// S5 (R12): an accepted connection that never sent a byte is closed within 100 ms of SIGTERM.
 #[test]
 fn s05_silent_connection_closed_at_once() {
-    let mut s = Server::spawn(&[("DRAIN_TIMEOUT_SECONDS", "2")]);
+    let mut s = Server::spawn(BIN, &[("DRAIN_TIMEOUT_SECONDS", "2")]);
     let mut conn = connect(s.addr());
     thread::sleep(Duration::from_millis(100)); // accepted and waiting for its first byte
     let t = s.signal("TERM");
@@ -278,7 +282,7 @@ fn s05_silent_connection_closed_at_once() {
 /// `connection: close`, then EOF; a new connect after `listener_closed` is refused; exit 0.
 #[test]
 fn s03_s04_in_flight_completes_and_listener_refuses() {
-    let mut s = Server::spawn(&[("DRAIN_TIMEOUT_SECONDS", "3")]);
+    let mut s = Server::spawn(BIN, &[("DRAIN_TIMEOUT_SECONDS", "3")]);
     let addr = s.addr();
     let mut conn = start_request(addr, "/slow?seconds=1");
     thread::sleep(Duration::from_millis(300));
@@ -335,10 +339,13 @@ fn s03_s04_in_flight_completes_and_listener_refuses() {
 /// `connection: close`; the drain metrics show the phase; the listener closes at ≈1.5 s.
 #[test]
 fn s06_announce_phase_serves_with_connection_close() {
-    let mut s = Server::spawn(&[
-        ("DRAIN_DELAY_SECONDS", "1.5"),
-        ("DRAIN_TIMEOUT_SECONDS", "3"),
-    ]);
+    let mut s = Server::spawn(
+        BIN,
+        &[
+            ("DRAIN_DELAY_SECONDS", "1.5"),
+            ("DRAIN_TIMEOUT_SECONDS", "3"),
+        ],
+    );
     let addr = s.addr();
     let (r, mut ka) = get(addr, "/");
     assert_eq!(r.status, 200);
@@ -468,7 +475,7 @@ fn assert_cut_at_deadline(
 /// with no response at ≈2 s, `deadline_forced` with forced=1, exit 1 by 3 s.
 #[test]
 fn s08_deadline_cuts_a_long_request() {
-    let mut s = Server::spawn(&[("DRAIN_TIMEOUT_SECONDS", "2")]);
+    let mut s = Server::spawn(BIN, &[("DRAIN_TIMEOUT_SECONDS", "2")]);
     let conn = start_request(s.addr(), "/slow?seconds=10");
     thread::sleep(Duration::from_millis(200));
     let t = s.signal("TERM");
@@ -480,7 +487,7 @@ fn s08_deadline_cuts_a_long_request() {
 /// (hyper would wait for header_read_timeout, 75 s here): cut at ≈2 s, exit 1.
 #[test]
 fn s09_partial_head_cut_at_deadline() {
-    let mut s = Server::spawn(&[("DRAIN_TIMEOUT_SECONDS", "2")]);
+    let mut s = Server::spawn(BIN, &[("DRAIN_TIMEOUT_SECONDS", "2")]);
     let mut conn = connect(s.addr());
     conn.write_all(b"GET / HT").unwrap();
     thread::sleep(Duration::from_millis(100));
@@ -497,7 +504,7 @@ fn s09_partial_head_cut_at_deadline() {
 #[test]
 fn s10_second_signal_exits_at_once() {
     for (sig, want) in [("TERM", 143), ("INT", 130)] {
-        let mut s = Server::spawn(&[("DRAIN_TIMEOUT_SECONDS", "5")]);
+        let mut s = Server::spawn(BIN, &[("DRAIN_TIMEOUT_SECONDS", "5")]);
         let _conn = start_request(s.addr(), "/slow?seconds=10");
         thread::sleep(Duration::from_millis(100));
         s.signal(sig);
@@ -540,7 +547,7 @@ fn h2_open(addr: std::net::SocketAddr) -> TcpStream {
 /// (HEADERS 200 + DATA END_STREAM), EOF; exit 0.
 #[test]
 fn s11_h2c_goaway_with_ping_ack() {
-    let mut s = Server::spawn(&[("DRAIN_TIMEOUT_SECONDS", "3")]);
+    let mut s = Server::spawn(BIN, &[("DRAIN_TIMEOUT_SECONDS", "3")]);
     let mut c = h2_open(s.addr());
     h2c::get(&mut c, 1, "/slow?seconds=1");
     thread::sleep(Duration::from_millis(200));
@@ -602,7 +609,7 @@ fn s11_h2c_goaway_with_ping_ack() {
 /// (graceful) until the deadline, then is cut; exit 1 at ≈ DRAIN_TIMEOUT.
 #[test]
 fn s12_h2c_without_ping_ack_held_until_deadline() {
-    let mut s = Server::spawn(&[("DRAIN_TIMEOUT_SECONDS", "2")]);
+    let mut s = Server::spawn(BIN, &[("DRAIN_TIMEOUT_SECONDS", "2")]);
     let mut c = h2_open(s.addr());
     thread::sleep(Duration::from_millis(100));
     let t = s.signal("TERM");
@@ -627,7 +634,10 @@ fn s12_h2c_without_ping_ack_held_until_deadline() {
 /// GOAWAY at once; the connection then closes; exit 0.
 #[test]
 fn s06_h2c_connection_opened_during_announce_is_served() {
-    let mut s = Server::spawn(&[("DRAIN_DELAY_SECONDS", "1"), ("DRAIN_TIMEOUT_SECONDS", "3")]);
+    let mut s = Server::spawn(
+        BIN,
+        &[("DRAIN_DELAY_SECONDS", "1"), ("DRAIN_TIMEOUT_SECONDS", "3")],
+    );
     let t = s.signal("TERM");
     s.event("drain_started", Duration::from_secs(2))
         .expect("drain_started");
@@ -681,7 +691,10 @@ fn s06_h2c_connection_opened_during_announce_is_served() {
 /// nothing, liveness answers 200 while the listener is open.
 #[test]
 fn s14_readiness_monotonic_during_drain() {
-    let mut s = Server::spawn(&[("DRAIN_DELAY_SECONDS", "1"), ("DRAIN_TIMEOUT_SECONDS", "3")]);
+    let mut s = Server::spawn(
+        BIN,
+        &[("DRAIN_DELAY_SECONDS", "1"), ("DRAIN_TIMEOUT_SECONDS", "3")],
+    );
     let addr = s.addr();
     let post = |path: &str| {
         let mut c = connect(addr);
@@ -753,11 +766,14 @@ fn s16_current_thread_runtime() {
 }
 
 fn s16(env: &[(&str, &str)]) {
-    let mut s = Server::start(Opts {
-        env,
-        pause_stdout: true,
-        ..Opts::default()
-    });
+    let mut s = Server::start(
+        BIN,
+        Opts {
+            env,
+            pause_stdout: true,
+            ..Opts::default()
+        },
+    );
     let addr = s.addr();
     let slow: Vec<TcpStream> = (0..6)
         .map(|_| start_request(addr, "/slow?seconds=60"))
@@ -823,11 +839,14 @@ fn s16(env: &[(&str, &str)]) {
 /// and exits 0.
 #[test]
 fn s16_closed_stdout_still_drains() {
-    let mut s = Server::start(Opts {
-        env: &[("DRAIN_TIMEOUT_SECONDS", "2")],
-        close_stdout: true,
-        ..Opts::default()
-    });
+    let mut s = Server::start(
+        BIN,
+        Opts {
+            env: &[("DRAIN_TIMEOUT_SECONDS", "2")],
+            close_stdout: true,
+            ..Opts::default()
+        },
+    );
     let addr = s.addr();
     assert!(s.stdout.wait_eof(Duration::from_secs(2)), "reader closed");
     let mut ka = connect(addr);
@@ -906,20 +925,23 @@ fn pid1_in_a_new_pid_namespace_exits_0_on_sigterm() {
         Err(e) => panic!("cannot run unshare(1) ({e}): install util-linux"),
     }
     for early in [true, false] {
-        let mut s = Server::start(Opts {
-            env: &[("DRAIN_TIMEOUT_SECONDS", "2")],
-            wrapper: &wrapper,
-            no_wait: true,
-            ..Opts::default()
-        });
+        let mut s = Server::start(
+            BIN,
+            Opts {
+                env: &[("DRAIN_TIMEOUT_SECONDS", "2")],
+                wrapper: &wrapper,
+                no_wait: true,
+                ..Opts::default()
+            },
+        );
         let pid = pid1_child(s.pid());
         if early {
-            child::wait_run_time(pid, Instant::now(), Duration::from_millis(5));
+            testkit::child::wait_run_time(pid, Instant::now(), Duration::from_millis(5));
         } else {
             s.wait_listening();
         }
         let t = Instant::now();
-        child::send(pid, "TERM");
+        testkit::child::send(pid, "TERM");
         let (st, at) = s.wait_exit(secs(2.0) + EXIT_MARGIN);
         eprintln!(
             "PID 1 ({}): unshare exited {:?} {} ms after SIGTERM; stderr: {}",
@@ -947,11 +969,14 @@ fn pid1_in_a_new_pid_namespace_exits_0_on_sigterm() {
 /// finds the announce phase done and closes the listener at once; exit 0.
 #[test]
 fn prestop_endpoint_starts_announce_and_is_idempotent() {
-    let mut s = Server::spawn(&[
-        ("PRESTOP_ENDPOINT", "true"),
-        ("DRAIN_DELAY_SECONDS", "2"),
-        ("DRAIN_TIMEOUT_SECONDS", "4"),
-    ]);
+    let mut s = Server::spawn(
+        BIN,
+        &[
+            ("PRESTOP_ENDPOINT", "true"),
+            ("DRAIN_DELAY_SECONDS", "2"),
+            ("DRAIN_TIMEOUT_SECONDS", "4"),
+        ],
+    );
     let addr = s.addr();
     let t0 = Instant::now();
     let first = thread::spawn(move || {
@@ -1009,7 +1034,7 @@ fn prestop_endpoint_starts_announce_and_is_idempotent() {
 /// R9: without PRESTOP_ENDPOINT=true the route does not exist (404) and starts nothing.
 #[test]
 fn prestop_endpoint_404_when_disabled() {
-    let mut s = Server::spawn(&[("DRAIN_TIMEOUT_SECONDS", "2")]);
+    let mut s = Server::spawn(BIN, &[("DRAIN_TIMEOUT_SECONDS", "2")]);
     let (r, _) = get(s.addr(), "/internal/prestop");
     assert_eq!(r.status, 404);
     assert_eq!(r.json(), serde_json::json!({"detail": "Not Found"}));
@@ -1020,40 +1045,15 @@ fn prestop_endpoint_404_when_disabled() {
     assert!(events(&s.json_lines(), "drain_started")[0]["signal"] == "SIGTERM");
 }
 
-/// R4: DRAIN_DELAY_SECONDS ≥ DRAIN_TIMEOUT_SECONDS is refused: exit 2 and one JSON line naming
-/// the variable, its value and what is allowed.
-#[test]
-fn drain_delay_not_below_timeout_exits_2() {
-    for (delay, timeout) in [("2", "2"), ("3", "2.5")] {
-        let mut s = Server::start(Opts {
-            env: &[
-                ("DRAIN_DELAY_SECONDS", delay),
-                ("DRAIN_TIMEOUT_SECONDS", timeout),
-            ],
-            no_wait: true,
-            ..Opts::default()
-        });
-        let (st, _) = s.wait_exit(Duration::from_secs(5));
-        assert_eq!(code(st), 2);
-        let lines = s.json_lines();
-        assert_eq!(lines.len(), 1, "one line: {lines:?}");
-        let v = &lines[0];
-        assert_eq!(v["variable"], "DRAIN_DELAY_SECONDS");
-        assert_eq!(v["value"], delay);
-        assert!(v["allowed"]
-            .as_str()
-            .unwrap()
-            .contains("DRAIN_TIMEOUT_SECONDS"));
-        assert!(events(&lines, "listening").is_empty());
-    }
-}
-
 /// R9 + contract ("capped below DRAIN_TIMEOUT_SECONDS"): a hook asking for more seconds than
 /// the drain budget is capped, not refused — a refused hook would leave the pod without its
 /// announce phase, the failure drain.md §0.2 describes for a broken exec preStop.
 #[test]
 fn prestop_endpoint_caps_an_oversized_wait() {
-    let mut s = Server::spawn(&[("PRESTOP_ENDPOINT", "true"), ("DRAIN_TIMEOUT_SECONDS", "1")]);
+    let mut s = Server::spawn(
+        BIN,
+        &[("PRESTOP_ENDPOINT", "true"), ("DRAIN_TIMEOUT_SECONDS", "1")],
+    );
     let t0 = Instant::now();
     let (r, _) = get(s.addr(), "/internal/prestop?seconds=100");
     let took = t0.elapsed();

@@ -1,10 +1,9 @@
 //! Property tests over the input-facing pure functions (issue 7), in the normal suite: proptest
-//! drives the same checks as the cargo-fuzz targets (`tests/props/checks.rs`), and the
+//! drives the same checks as the cargo-fuzz targets (`testkit::props`), and the
 //! committed fuzz corpus (`fuzz/corpus/`) is replayed through them. The coverage-guided fuzz
 //! run itself needs nightly and cargo-fuzz and is a separate command: `fuzz/run.sh`.
 
-#[path = "props/checks.rs"]
-mod checks;
+use testkit::props as checks;
 
 use std::path::Path;
 
@@ -25,6 +24,7 @@ fn replay(target: &str, check: fn(&[u8])) -> usize {
     n
 }
 
+/// Every input of the committed fuzz corpus (`fuzz/corpus/`) passes the property checks.
 #[test]
 fn committed_corpus_replays_clean() {
     assert!(replay("query", checks::check_query) >= 10);
@@ -62,21 +62,27 @@ fn nasty() -> impl Strategy<Value = String> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
+    /// The JSON escaper round-trips any bytes (lossy UTF-8) and emits no raw control character.
     #[test]
     fn escaper_round_trips_any_bytes(data in proptest::collection::vec(any::<u8>(), 0..256)) {
         checks::check_json_escape(&data);
     }
 
+    /// The JSON escaper round-trips strings built from quotes, backslashes, controls and line
+    /// separators.
     #[test]
     fn escaper_round_trips_nasty_strings(s in nasty()) {
         checks::check_json_escape(s.as_bytes());
     }
 
+    /// The query parser and router never panic and keep their properties on any bytes.
     #[test]
     fn query_parser_holds_on_any_bytes(data in proptest::collection::vec(any::<u8>(), 0..256)) {
         checks::check_query(&data);
     }
 
+    /// The query parser keeps its properties on queries built from `%`, `&`, `=`, `+` and odd
+    /// characters.
     #[test]
     fn query_parser_holds_on_nasty_queries(s in nasty()) {
         checks::check_query(s.as_bytes());
@@ -126,6 +132,7 @@ proptest! {
         }
     }
 
+    /// The bad-request rewriter never panics on any bytes.
     #[test]
     fn reject_rewrite_never_panics(data in proptest::collection::vec(any::<u8>(), 0..200)) {
         checks::check_reject(&data);

@@ -1,7 +1,7 @@
-//! The release binary as a child process, for the drain tests (tests/drain.rs).
-//!
-//! Kept in its own file (not `support/mod.rs`) so that other test files can grow their own
-//! helpers next to it without conflicts; `tests/drain.rs` includes it with `#[path]`.
+//! The binary as a child process with its stdout captured line by line (timestamped), signals,
+//! exit waits: the harness of the drain scenarios (`tests/suite/drain.rs`) and the config-error
+//! checks that need a half-started server. The binary's path is passed in by the caller
+//! (`env!("CARGO_BIN_EXE_hello-world")` is only set for the package's own test targets).
 //!
 //! Every wait here is bounded: a server that hangs makes the test fail with a message, it never
 //! hangs the test run. A [`Server`] that is dropped while its process still runs SIGKILLs it,
@@ -12,8 +12,6 @@
 //! operator's `kill -TERM` takes. Spawning it costs ~1–3 ms, which only makes the timing
 //! bounds below stricter (times are measured from *before* `kill` runs).
 
-#![allow(dead_code)] // each test binary uses a different subset
-
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
@@ -23,9 +21,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-/// Path of the release binary Cargo built for this test run.
-pub const BIN: &str = env!("CARGO_BIN_EXE_hello-world");
 
 /// How long to wait for the `listening` event after spawning.
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -213,17 +208,21 @@ fn base_env(cmd: &mut Command) {
 }
 
 impl Server {
-    /// Spawns the binary with `env` on top of the base environment and waits for `listening`.
-    pub fn spawn(env: &[(&str, &str)]) -> Server {
-        Server::start(Opts {
-            env,
-            ..Opts::default()
-        })
+    /// Spawns `bin` with `env` on top of the base environment and waits for `listening`.
+    pub fn spawn(bin: &str, env: &[(&str, &str)]) -> Server {
+        Server::start(
+            bin,
+            Opts {
+                env,
+                ..Opts::default()
+            },
+        )
     }
 
-    pub fn start(opts: Opts<'_>) -> Server {
+    /// Spawns `bin` as `opts` say (wrapper, stdout behaviour, early signal, waiting or not).
+    pub fn start(bin: &str, opts: Opts<'_>) -> Server {
         let mut argv: Vec<&str> = opts.wrapper.to_vec();
-        argv.push(BIN);
+        argv.push(bin);
         let mut cmd = Command::new(argv[0]);
         cmd.args(&argv[1..]);
         base_env(&mut cmd);

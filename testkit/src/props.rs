@@ -3,12 +3,11 @@
 //! One definition, three drivers:
 //! - the cargo-fuzz targets in `fuzz/fuzz_targets/` (coverage-guided, nightly, run by
 //!   `fuzz/run.sh`);
-//! - `tests/properties.rs` replays the committed corpus `fuzz/corpus/<target>/` through them
+//! - the suite's `props` module replays the committed corpus `fuzz/corpus/<target>/` through them
 //!   in the normal suite;
-//! - `tests/properties.rs` also drives them (and structured variants) with proptest.
+//! - the suite's `props` module also drives them (and structured variants) with proptest.
 //!
 //! Each function panics when a property is violated; it must never panic otherwise.
-#![allow(dead_code)]
 
 use hello_world::{json, log, query, reject};
 

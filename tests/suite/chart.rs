@@ -262,6 +262,8 @@ const PROD: [&str; 4] = [
 // Lint, validation, Pod Security
 // ---------------------------------------------------------------------------------------
 
+/// `helm lint --strict` passes with Helm 4 and Helm 3 for the default, dev, prod, all-features
+/// and release-namespace values.
 #[test]
 fn lint_strict_passes_with_helm4_and_helm3() {
     let sets: [&[&str]; 5] = [
@@ -447,6 +449,8 @@ fn toggle_matrix() -> Vec<(&'static str, Vec<&'static str>)> {
     ]
 }
 
+/// Every toggle combination renders manifests that validate for Kubernetes 1.29–1.35 and pass Pod
+/// Security `restricted`.
 #[test]
 fn every_toggle_renders_valid_restricted_manifests_for_kubernetes_1_29_to_1_35() {
     let renders: Vec<(String, String)> = toggle_matrix()
@@ -461,6 +465,7 @@ fn every_toggle_renders_valid_restricted_manifests_for_kubernetes_1_29_to_1_35()
     validate(&all, None);
 }
 
+/// The default render has the tutorial's resources, and each toggle adds the resources it names.
 #[test]
 fn toggles_add_the_expected_resources() {
     let base = kinds(&render(&[]));
@@ -529,6 +534,8 @@ fn toggles_add_the_expected_resources() {
 // The tutorial's behaviour and names
 // ---------------------------------------------------------------------------------------
 
+/// The default render keeps the tutorial's names: release `hello` → `hello-hello-world`, namespace,
+/// host `hello.local`, image, port 8080.
 #[test]
 fn default_render_matches_the_tutorial() {
     let r = render(&[]);
@@ -596,6 +603,8 @@ fn default_render_matches_the_tutorial() {
     assert_lacks(cm, "WORKERS");
 }
 
+/// values-dev.yaml and values-prod.yaml render the tutorial's replicas, resources and log levels
+/// (no PodDisruptionBudget for one dev pod).
 #[test]
 fn dev_and_prod_values_follow_the_tutorial() {
     let dev = render(&["-f", "values-dev.yaml"]);
@@ -767,6 +776,8 @@ fn checksum(rendered: &str) -> String {
 const NATIVE_SLEEP: &str = "preStop:\n              # Native sleep action (Kubernetes >= 1.30): the kubelet waits, nothing runs in the container.\n              sleep:\n                seconds: 10\n";
 const EXEC_SLEEP: &str = "exec:\n                command: [\"/hello-world\", \"sleep\", \"10\"]\n";
 
+/// The preStop hook is the native `sleep` action on Kubernetes >= 1.30 and `exec /hello-world
+/// sleep` below.
 #[test]
 fn prestop_form_follows_the_kubernetes_version() {
     for helm in ["helm", "helm3"] {
@@ -838,6 +849,8 @@ fn prestop_form_follows_the_kubernetes_version() {
     }
 }
 
+/// terminationGracePeriodSeconds below preStop + drain timeout + 5 s is refused at render time,
+/// with a message giving the numbers.
 #[test]
 fn termination_budget_is_enforced_at_render_time() {
     // The tutorial's numbers sit exactly on the limit: 45 >= 10 + 30 + 5.
@@ -892,6 +905,8 @@ fn termination_budget_is_enforced_at_render_time() {
     }
 }
 
+/// The container environment, security context, config checksum annotation and rollout strategy are
+/// pinned.
 #[test]
 fn env_security_context_checksum_and_strategy_are_pinned() {
     let r = render(&[]);
@@ -985,6 +1000,7 @@ fn env_security_context_checksum_and_strategy_are_pinned() {
     assert!(kinds(&hpa1).contains(&"PodDisruptionBudget".to_string()));
 }
 
+/// `namespace` accepts the tutorial's plain string and the object form.
 #[test]
 fn namespace_value_accepts_the_tutorial_string_and_the_object_form() {
     // Tutorial form: a string names the namespace to create and use.
@@ -1009,6 +1025,7 @@ fn namespace_value_accepts_the_tutorial_string_and_the_object_form() {
     assert_lacks(ns, "pod-security.kubernetes.io");
 }
 
+/// `helm test`'s pod runs the image's own `healthcheck` subcommand.
 #[test]
 fn helm_test_runs_the_images_own_healthcheck() {
     let r = render(&[]);
@@ -1038,6 +1055,7 @@ fn helm_test_runs_the_images_own_healthcheck() {
 // Bad values are rejected, naming the value
 // ---------------------------------------------------------------------------------------
 
+/// Bad values are rejected by the chart with a message naming the value.
 #[test]
 fn bad_values_are_rejected_with_a_message_naming_them() {
     let cases: [(&[&str], &str); 16] = [
@@ -1152,6 +1170,7 @@ fn every_value_has_a_helm_docs_comment() {
     );
 }
 
+/// values.schema.json is self-contained JSON Schema draft-07: no `$ref`, closed objects.
 #[test]
 fn schema_is_self_contained_draft_07() {
     let text = std::fs::read_to_string(repo().join(CHART).join("values.schema.json")).unwrap();
@@ -1167,6 +1186,7 @@ fn schema_is_self_contained_draft_07() {
 // k8s/ plain manifests
 // ---------------------------------------------------------------------------------------
 
+/// The plain manifests in `k8s/` equal the chart render and build with `kubectl kustomize`.
 #[test]
 fn k8s_manifests_match_the_chart_and_build_with_kustomize() {
     require("helm");

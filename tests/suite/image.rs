@@ -272,6 +272,8 @@ impl Drop for RemoveDir {
 
 // --- what the image is -------------------------------------------------------------------------
 
+/// The image is under the size cap, runs as a non-root user and carries the documented port,
+/// entrypoint and HEALTHCHECK.
 #[test]
 fn image_is_small_nonroot_and_configured() {
     let size: u64 = inspect_image("{{.Size}}")
@@ -310,6 +312,7 @@ fn image_is_small_nonroot_and_configured() {
     );
 }
 
+/// The image has no shell, and its one binary is static and stripped.
 #[test]
 fn image_has_no_shell_and_a_static_stripped_binary() {
     // No shell to exec into.
@@ -397,6 +400,8 @@ fn image_has_no_shell_and_a_static_stripped_binary() {
 
 // --- what the image does ---------------------------------------------------------------------
 
+/// The container answers the tutorial's checks through a published port, and `podman stop` during
+/// an in-flight request drains it: PID 1 exits 0 and every log line is JSON.
 #[test]
 fn container_serves_the_tutorial_checks_and_drains_on_podman_stop() {
     let (c, addr) = Container::serve("run", &[]);
@@ -513,6 +518,7 @@ fn wait_in_flight(addr: SocketAddr) {
     }
 }
 
+/// The container serves with a `--read-only` root filesystem.
 #[test]
 fn container_runs_with_a_read_only_root_filesystem() {
     let (c, addr) = Container::serve("ro", &["--read-only"]);

@@ -3,8 +3,6 @@
 //! decide whether to ACK the server's PING (an `h2` client would ACK it automatically, which
 //! makes S12 — a peer that never ACKs — impossible to express).
 
-#![allow(dead_code)]
-
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::TcpStream;
 

@@ -3,10 +3,12 @@
 //! (default 60) over the committed corpus, and fails on any crash or property violation.
 //!
 //! Needs the nightly toolchain and cargo-fuzz (`.ci/run` installs cargo-fuzz when missing; the
-//! README lists both). The same properties also run on stable in `tests/properties.rs`.
+//! README lists both). The same properties also run on stable in the `props` module.
 
 use std::process::Command;
 
+/// Every cargo-fuzz target runs FUZZ_SECONDS over the committed corpus without a crash or a
+/// property violation.
 #[test]
 fn fuzz_targets_run_clean_for_a_bounded_time() {
     let root = env!("CARGO_MANIFEST_DIR");

@@ -11,10 +11,8 @@
 //!   answers; plus static checks (size, no external references).
 //!
 //! # Which server
-//! [`start_server`] is the one seam. Today it starts [`stub`], a tiny std-only HTTP server that
-//! serves the two assets the way the real one must (placeholder `{{APP_VERSION}}` substituted once)
-//! and imitates a few routes. When the real server serves `/docs` and `/openapi.json`, set
-//! [`USE_REAL_SERVER`] to `true`: the same tests then run against the built `hello-world` binary.
+//! [`start_binary`] runs the built `hello-world` binary on an ephemeral port (the assets are
+//! served with the `{{APP_VERSION}}` placeholder substituted once).
 //!
 //! # Why `--dump-dom` rather than a CDP client
 //! The page supports `#try=<operationId>[:name=value&…],…`, which fills in the parameters and
@@ -24,28 +22,23 @@
 //! (`headless_chrome` brings ~100 crates and a WebSocket stack to compile on a 2-core CI).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 /// The assets, exactly as the server embeds them.
-const OPENAPI: &str = include_str!("../src/assets/openapi.json");
-const DOCS_HTML: &str = include_str!("../src/assets/docs.html");
+const OPENAPI: &str = include_str!("../../src/assets/openapi.json");
+const DOCS_HTML: &str = include_str!("../../src/assets/docs.html");
 /// The placeholder in `info.version` that the server replaces with APP_VERSION once at startup.
 const VERSION_PLACEHOLDER: &str = "{{APP_VERSION}}";
 /// Budget for docs.html (issue 2: "≤ 30 KB of HTML+JS embedded in the binary").
 const DOCS_HTML_MAX_BYTES: usize = 30 * 1024;
 
-/// `false`: the tests run against [`stub`]. `true`: against the `hello-world` binary (needs the
-/// real server: `GET /docs` text/html, `GET /openapi.json` application/json, the `listening` log
-/// event). This is the one line to change when the server lands.
-const USE_REAL_SERVER: bool = true;
 /// The APP_VERSION given to the server under test, to see that it is substituted.
 const TEST_APP_VERSION: &str = "7.7.7-docs-ui";
 
@@ -355,7 +348,7 @@ fn openapi_examples_match_their_schemas() {
 /// `GET /docs` is the embedded page, as HTML.
 #[test]
 fn served_assets_have_the_right_types_and_bodies() {
-    let server = start_server();
+    let server = start_binary();
     let spec = http(server.addr, "GET", "/openapi.json");
     assert_eq!(spec.status, 200);
     assert!(
@@ -385,7 +378,7 @@ fn served_assets_have_the_right_types_and_bodies() {
 /// body schema), for the routes that are safe to call in a test.
 #[test]
 fn served_answers_match_the_document() {
-    let server = start_server();
+    let server = start_binary();
     let doc = openapi();
     let cases = [
         ("GET", "/", "/", "200"),
@@ -499,7 +492,7 @@ fn docs_page_is_self_contained() {
 /// `GET /slow?seconds=0` shows status, headers and body of the real answers.
 #[test]
 fn docs_page_lists_every_route_and_tries_them_in_chromium() {
-    let server = start_server();
+    let server = start_binary();
     let dom = chromium_dump_dom(server.addr, "/docs#try=getRoot,getSlow:seconds=0");
     assert_eq!(
         attr(&dom, "body", "data-state").as_deref(),
@@ -551,27 +544,12 @@ fn docs_page_lists_every_route_and_tries_them_in_chromium() {
         ),
         (Some(0), Some(0))
     );
-
-    if let Some(log) = &server.requests {
-        let seen: BTreeSet<String> = log.lock().unwrap().iter().cloned().collect();
-        let expected = [
-            "GET /docs",
-            "GET /openapi.json",
-            "GET /",
-            "GET /slow?seconds=0",
-        ];
-        assert_eq!(
-            seen,
-            expected.iter().map(|s| s.to_string()).collect(),
-            "requests the page made"
-        );
-    }
 }
 
 /// An error answer is shown as it came: a bad `seconds` gives the 422 body with its `loc`.
 #[test]
 fn docs_page_shows_error_answers_in_chromium() {
-    let server = start_server();
+    let server = start_binary();
     let dom = chromium_dump_dom(server.addr, "/docs#try=getSlow:seconds=abc");
     assert_eq!(
         attr(&dom, "body", "data-autorun").as_deref(),
@@ -754,75 +732,11 @@ impl Drop for TempDir {
 // The server under test
 // ---------------------------------------------------------------------------------------------
 
-/// A server the tests can talk to; stopped on drop.
-struct TestServer {
-    addr: SocketAddr,
-    /// Request lines seen ("GET /docs"), kept by the stub only.
-    requests: Option<Arc<Mutex<Vec<String>>>>,
-    /// The `hello-world` process, when testing the real server.
-    child: Option<Child>,
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            child.kill().ok();
-            child.wait().ok();
-        }
-    }
-}
-
-/// The seam: which server the tests talk to (see [`USE_REAL_SERVER`]).
-fn start_server() -> TestServer {
-    if USE_REAL_SERVER {
-        start_binary()
-    } else {
-        stub::start()
-    }
-}
-
-/// Runs the `hello-world` binary on an ephemeral port and waits for its `listening` log event
-/// (contract: one JSON object per line on stdout, `event":"listening"` with the bound `addr`).
-fn start_binary() -> TestServer {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hello-world"))
-        .env("HOST", "127.0.0.1")
-        .env("PORT", "0")
-        .env("APP_VERSION", TEST_APP_VERSION)
-        .env("ACCESS_LOG", "false")
-        .env_remove("ADMIN_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("cannot start the hello-world binary");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    // Reads every line so the server never blocks on a full pipe; reports the bound address.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let Ok(v) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            if v["event"] == "listening" {
-                if let Some(addr) = v["addr"]
-                    .as_str()
-                    .and_then(|a| a.parse::<SocketAddr>().ok())
-                {
-                    tx.send(addr).ok();
-                }
-            }
-        }
-    });
-    let mut server = TestServer {
-        addr: ([127, 0, 0, 1], 0).into(),
-        requests: None,
-        child: Some(child),
-    };
-    match rx.recv_timeout(Duration::from_secs(10)) {
-        Ok(addr) => server.addr = addr,
-        Err(_) => panic!("hello-world logged no `listening` event with an addr within 10 s"),
-    }
-    server
+/// Runs the `hello-world` binary on an ephemeral port and waits for its `listening` log event;
+/// every stdout line is read (so the server never blocks on a full pipe) and stopped on drop.
+fn start_binary() -> testkit::abuse::Server {
+    let env = [("APP_VERSION", TEST_APP_VERSION), ("ACCESS_LOG", "false")];
+    testkit::abuse::Server::start(crate::BIN, &env)
 }
 
 /// One HTTP/1.1 answer.
@@ -871,132 +785,6 @@ fn http(addr: SocketAddr, method: &str, target: &str) -> Answer {
         status,
         headers,
         body: body.to_string(),
-    }
-}
-
-/// A stand-in for the real server until it serves the assets: std only, a thread per
-/// connection, `Connection: close`. It serves the assets as the real server must, and imitates
-/// the routes the tests call.
-mod stub {
-    use super::*;
-    use std::net::TcpListener;
-
-    pub fn start() -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let log = requests.clone();
-        // The thread ends with the test process; each test has its own port.
-        std::thread::spawn(move || {
-            for stream in listener.incoming().map_while(Result::ok) {
-                let log = log.clone();
-                std::thread::spawn(move || serve(stream, &log));
-            }
-        });
-        TestServer {
-            addr,
-            requests: Some(requests),
-            child: None,
-        }
-    }
-
-    fn serve(mut stream: TcpStream, log: &Mutex<Vec<String>>) {
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut line = String::new();
-        if reader.read_line(&mut line).is_err() {
-            return;
-        }
-        // Skip the rest of the head; no route takes a body.
-        let mut header = String::new();
-        while reader
-            .read_line(&mut header)
-            .map(|n| n > 2)
-            .unwrap_or(false)
-        {
-            header.clear();
-        }
-        let mut words = line.split_whitespace();
-        let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-        log.lock().unwrap().push(format!("{method} {target}"));
-        let (status, ctype, body, extra) = route(method, target);
-        let reason = match status {
-            200 => "OK",
-            404 => "Not Found",
-            405 => "Method Not Allowed",
-            422 => "Unprocessable Entity",
-            _ => "",
-        };
-        let head = format!(
-            "HTTP/1.1 {status} {reason}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\n{extra}connection: close\r\n\r\n",
-            body.len()
-        );
-        stream.write_all(head.as_bytes()).ok();
-        if method != "HEAD" {
-            stream.write_all(body.as_bytes()).ok();
-        }
-    }
-
-    fn route(method: &str, target: &str) -> (u16, &'static str, String, String) {
-        const JSON: &str = "application/json";
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        let Some(&(allowed, _)) = CONTRACT_ROUTES.iter().find(|(_, p)| *p == path) else {
-            return (404, JSON, r#"{"detail":"Not Found"}"#.into(), String::new());
-        };
-        if method != allowed && !(allowed == "GET" && method == "HEAD") {
-            let allow = if allowed == "GET" {
-                "GET, HEAD"
-            } else {
-                allowed
-            };
-            return (
-                405,
-                JSON,
-                r#"{"detail":"Method Not Allowed"}"#.into(),
-                format!("allow: {allow}\r\n"),
-            );
-        }
-        let ok = |ctype, body: String| (200, ctype, body, String::new());
-        match path {
-            "/docs" => ok("text/html; charset=utf-8", DOCS_HTML.into()),
-            "/openapi.json" => ok(JSON, OPENAPI.replace(VERSION_PLACEHOLDER, TEST_APP_VERSION)),
-            "/" => ok(
-                JSON,
-                format!(r#"{{"message":"Hello World","version":"{TEST_APP_VERSION}"}}"#),
-            ),
-            "/health/live" | "/health/ready" => ok(JSON, r#"{"status":"ok"}"#.into()),
-            "/info" => ok(
-                JSON,
-                format!(
-                    r#"{{"app_env":"local","app_version":"{TEST_APP_VERSION}","log_level":"info","pod_name":"unknown"}}"#
-                ),
-            ),
-            "/slow" => {
-                let raw = query
-                    .split('&')
-                    .find_map(|kv| kv.strip_prefix("seconds="))
-                    .unwrap_or("5");
-                match raw.parse::<u64>() {
-                    // The stub answers at once: the tests only ask for 0 s.
-                    Ok(n) => ok(
-                        JSON,
-                        format!(
-                            r#"{{"message":"Responded after {0} seconds","requested_seconds":{n},"actual_seconds":{0}}}"#,
-                            n.min(60)
-                        ),
-                    ),
-                    Err(_) => (
-                        422,
-                        JSON,
-                        format!(
-                            r#"{{"detail":[{{"type":"int_parsing","loc":["query","seconds"],"msg":"Input should be a valid integer","input":{}}}]}}"#,
-                            Value::String(raw.to_string())
-                        ),
-                        String::new(),
-                    ),
-                }
-            }
-            _ => (404, JSON, r#"{"detail":"Not Found"}"#.into(), String::new()),
-        }
     }
 }
 
@@ -1675,4 +1463,32 @@ mod strict {
             }
         }
     }
+}
+
+/// `/openapi.json` is JSON carrying the running APP_VERSION (escaped); `/docs` is HTML.
+/// (In process, through the `serve_with` seam; the document itself is checked above.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_carries_the_version_and_docs_is_html() {
+    use crate::inproc::{assert_framing, bounded, TestServer};
+    bounded(20, async {
+        let version = "4.5.6-rc.1+\"quoted\"";
+        let srv = TestServer::start(&[("APP_VERSION", version)]).await;
+        let r = srv.get("/openapi.json").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-type"), "application/json");
+        assert_framing(&r, "openapi");
+        let doc = r.json();
+        assert_eq!(doc["info"]["version"], version);
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+        let r = srv.get("/docs").await;
+        assert_eq!(r.status, 200);
+        assert!(r.header("content-type").starts_with("text/html"));
+        assert_framing(&r, "docs");
+        assert!(
+            r.text().to_ascii_lowercase().contains("<html")
+                || r.text().starts_with("<!doctype html")
+        );
+        srv.stop().await;
+    })
+    .await;
 }

@@ -1,0 +1,44 @@
+//! The integration suite of `hello-world`: one test crate, one module per concern. Each test
+//! says in its `///` line what it pins. Shared harness code lives in the dev-only `testkit`
+//! crate (also used by the soak bench and the fuzz targets); [`inproc`] is this crate's
+//! in-process server.
+//!
+//! | module          | pins                                                                  | needs            |
+//! |-----------------|-----------------------------------------------------------------------|------------------|
+//! | [`routes`]      | the tutorial's routes: exact bodies, framing on h1/h2, HEAD, 404/405, `/slow`, `/info`, toggle-ready, 500 on a panic | — |
+//! | [`limits`]      | hardening: head/body/connection/time limits, slow and hostile clients, h2 abuse, the admin surface, EMFILE | `prlimit` |
+//! | [`drain`]       | the drain scenarios S1–S16 (`docs/drain.md`) with real signals, PID 1, the preStop endpoint | `unshare` |
+//! | [`logs`]        | the JSON log stream: fields, no forged lines, access log, levels, blocked stdout, request ids | `unshare` |
+//! | [`metrics`]     | `/metrics` parsed by a Prometheus parser; counters; bounded route labels | — |
+//! | [`cli`]         | subcommands, exit codes, `--help`/`--version`, every config error (exit 2, one JSON line) | — |
+//! | [`docs`]        | `openapi.json` (OpenAPI 3.1, routes, schemas vs live answers), `/docs` in Chromium | `chromium` |
+//! | [`chart`]       | the Helm chart and `k8s/` manifests: lint, render, validation, PSS, kube-play | helm, helm3, kit tools, podman |
+//! | [`image`]       | the container image built and run with podman                          | podman (slow)    |
+//! | [`props`]       | proptest over the query parser, router and JSON escaper; the fuzz corpus replayed | — |
+//! | [`fuzz`]        | the bounded cargo-fuzz run (`fuzz/run.sh`)                             | nightly, cargo-fuzz (slow) |
+//! | [`lab`]         | the Part 3 lab: `/status`, `/echo`, `x-served-by`, the experiments (liveness, crash, faults, stress, start-up variables), process/cgroup metrics, gRPC health with tonic through a drain, real cgroup v1 throttling and OOM kill | root + cgroup v1 for `lab::cgroup_` |
+//! | [`drain_bench`] | the quick drain-bench run: a rolling update through nginx loses nothing | nginx, helm (slow) |
+//!
+//! Run one concern with `cargo test --test suite <module>::` (a name filter), e.g.
+//! `cargo test --test suite routes:: limits::`. The slow modules are `image`, `fuzz`,
+//! `drain_bench` and `chart`.
+
+/// The binary under test: Cargo sets this for the package's own test targets only, so the suite
+/// passes it to `testkit`.
+const BIN: &str = env!("CARGO_BIN_EXE_hello-world");
+
+mod inproc;
+
+mod chart;
+mod cli;
+mod docs;
+mod drain;
+mod drain_bench;
+mod fuzz;
+mod image;
+mod lab;
+mod limits;
+mod logs;
+mod metrics;
+mod props;
+mod routes;
