@@ -715,42 +715,64 @@ async fn check(
     Ok(r.into_inner().status())
 }
 
-/// One Check on a new h2 connection, its HEADERS queued before the connection is first
-/// polled (so it leaves with the preface); returns the framed response message.
-async fn raw_check(addr: SocketAddr, service: &str) -> Vec<u8> {
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (client, conn) = h2::client::handshake(tcp).await.expect("h2 handshake");
-    let mut client = client.ready().await.unwrap();
-    let req = http::Request::post(format!("http://{addr}/grpc.health.v1.Health/Check"))
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(())
-        .unwrap();
-    let (rsp, mut send) = client.send_request(req, false).unwrap();
+/// One Check on a new h2c connection, written as raw frames in one go: the call is on the
+/// wire before the server's PING (sent with the GOAWAY a draining server gives every new
+/// connection) is answered — and it is never answered here, so the server's final GOAWAY never
+/// comes and the call is served. Returns the DATA bytes of stream 1 (the framed message).
+fn raw_check(addr: SocketAddr, service: &str) -> Vec<u8> {
+    use testkit::h2c::{self, DATA, END_HEADERS, END_STREAM, HEADERS};
+    let mut s = connect(addr);
+    h2c::handshake(&mut s);
+    // HPACK by hand: :method POST (static 3), :scheme http (6), then literals without
+    // indexing: :path (name 4), :authority (name 1), content-type (name 31), te (new name).
+    let mut block = vec![0x83, 0x86, 0x04];
+    let lit = |out: &mut Vec<u8>, v: &str| {
+        out.push(v.len() as u8);
+        out.extend_from_slice(v.as_bytes());
+    };
+    lit(&mut block, "/grpc.health.v1.Health/Check");
+    block.push(0x01);
+    lit(&mut block, "127.0.0.1");
+    block.extend_from_slice(&[0x0f, 0x10]);
+    lit(&mut block, "application/grpc");
+    block.push(0x00);
+    lit(&mut block, "te");
+    lit(&mut block, "trailers");
+    h2c::write_frame(&mut s, HEADERS, END_HEADERS, 1, &block);
     // HealthCheckRequest{service}: field 1, length-delimited (written out here, not encoded
     // by the code under test).
-    let mut msg = vec![0x0a, service.len() as u8];
-    msg.extend_from_slice(service.as_bytes());
-    let mut framed = vec![0, 0, 0, 0, msg.len() as u8];
-    framed.extend_from_slice(&msg);
-    send.send_data(bytes::Bytes::from(framed), true).unwrap();
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let rsp = tokio::time::timeout(Duration::from_secs(5), rsp)
-        .await
-        .unwrap()
-        .expect("answered");
-    assert_eq!(rsp.headers()["content-type"], "application/grpc");
-    let mut body = rsp.into_body();
+    let mut framed = vec![
+        0,
+        0,
+        0,
+        0,
+        service.len() as u8 + 2,
+        0x0a,
+        service.len() as u8,
+    ];
+    framed.extend_from_slice(service.as_bytes());
+    h2c::write_frame(&mut s, DATA, END_STREAM, 1, &framed);
     let mut data = Vec::new();
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk.unwrap();
-        let _ = body.flow_control().release_capacity(chunk.len());
-        data.extend_from_slice(&chunk);
+    let mut status = None;
+    loop {
+        let f = h2c::read_frame(&mut s)
+            .expect("read a frame")
+            .expect("stream 1 answered");
+        match (f.kind, f.stream) {
+            (HEADERS, 1) if status.is_none() => status = h2c::indexed_status(&f),
+            (DATA, 1) => data.extend_from_slice(&f.payload),
+            _ => {}
+        }
+        if f.stream == 1 && f.flags & END_STREAM != 0 {
+            break;
+        }
+        assert!(
+            f.kind != h2c::RST_STREAM || f.stream != 1,
+            "stream 1 reset: {}",
+            f.name()
+        );
     }
-    let trailers = body.trailers().await.unwrap().expect("trailers");
-    assert_eq!(trailers["grpc-status"], "0");
+    assert_eq!(status, Some(200));
     data
 }
 
@@ -908,19 +930,14 @@ async fn grpc_watch_and_check_say_not_serving_through_a_drain() {
         signalled.elapsed()
     );
     // During the announce phase a new connection is still served, and told GOAWAY at once:
-    // a call that is on the wire before the client answers the server's PING is processed
-    // (the kubelet's probe sends its call with the connection preface). Check then says
-    // NOT_SERVING for readiness and SERVING for liveness.
-    assert_eq!(
-        &raw_check(a, "").await[5..],
-        b"\x08\x02",
-        "readiness NOT_SERVING"
-    );
-    assert_eq!(
-        &raw_check(a, "liveness").await[5..],
-        b"\x08\x01",
-        "liveness SERVING"
-    );
+    // a call already on the wire before the client answers the server's PING is processed.
+    // Check then says NOT_SERVING for readiness and SERVING for liveness.
+    let (ready_now, live_now) =
+        tokio::task::spawn_blocking(move || (raw_check(a, ""), raw_check(a, "liveness")))
+            .await
+            .unwrap();
+    assert_eq!(ready_now, b"\0\0\0\0\x02\x08\x02", "readiness NOT_SERVING");
+    assert_eq!(live_now, b"\0\0\0\0\x02\x08\x01", "liveness SERVING");
     assert!(
         signalled.elapsed() < Duration::from_secs(2),
         "checked inside the announce phase"
