@@ -1,9 +1,9 @@
 //! Command line: `serve` (the default), `healthcheck`, `sleep`, `--version`, `--help`.
-//! Parsing is a pure function of the argument list; `main` acts on the result.
+//! Parsing is a pure function of the argument list; the `run` module acts on the result.
 
 use std::time::Duration;
 
-use crate::config::VARIABLES;
+use crate::config::{self, rules};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
@@ -63,18 +63,10 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     Ok(cmd)
 }
 
-/// Decimal seconds, 0 to 3600.
+/// Decimal seconds, 0 to 3600 (the rule of every seconds variable).
 fn parse_seconds(s: &str) -> Result<Duration, UsageError> {
-    let plain = !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        && s.bytes().filter(|&b| b == b'.').count() <= 1
-        && s.bytes().any(|b| b.is_ascii_digit());
-    match s.parse::<f64>() {
-        Ok(v) if plain && v <= 3600.0 => Ok(Duration::from_secs_f64(v)),
-        _ => Err(UsageError(format!(
-            "{s:?} is not a number of seconds from 0 to 3600"
-        ))),
-    }
+    rules::decimal_seconds(s, rules::MAX_SECONDS)
+        .ok_or_else(|| UsageError(format!("{s:?} is not a number of seconds from 0 to 3600")))
 }
 
 pub fn usage() -> String {
@@ -90,9 +82,7 @@ pub fn usage() -> String {
          ENVIRONMENT (name, default, meaning):\n",
         env!("CARGO_PKG_VERSION")
     );
-    for (name, default, meaning) in VARIABLES {
-        s.push_str(&format!("    {name:<28} {default:<18} {meaning}\n"));
-    }
+    s.push_str(&config::help_rows());
     s.push_str(
         "\nEXIT CODES:\n    0 drained in time   1 drain deadline cut connections (or a failed healthcheck)\n    \
          2 bad configuration or usage   3 could not start (e.g. the port is taken)\n    \
@@ -152,11 +142,19 @@ mod tests {
         }
     }
 
+    /// `--help` lists every variable with its default, from the same table.
     #[test]
-    fn help_lists_every_variable() {
-        let u = usage();
-        for (name, ..) in VARIABLES {
-            assert!(u.contains(name), "{name}");
+    fn help_lists_every_variable_with_its_default() {
+        let help = usage();
+        for v in crate::config::vars::VARIABLES {
+            let row = help
+                .lines()
+                .find(|l| l.trim_start().starts_with(&format!("{} ", v.name)))
+                .unwrap_or_else(|| panic!("--help lists {}", v.name));
+            let mut cols = row.split_whitespace();
+            assert_eq!(cols.next(), Some(v.name));
+            let rest = row.trim_start()[v.name.len()..].trim_start();
+            assert!(rest.starts_with(v.default_text()), "{}: {row:?}", v.name);
         }
     }
 }

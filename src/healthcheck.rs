@@ -5,6 +5,18 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+/// This server's own liveness URL: its address, or loopback of the same family when it
+/// listens on all addresses.
+pub fn own_url(host: std::net::IpAddr, port: u16) -> String {
+    let host = match host {
+        std::net::IpAddr::V4(a) if a.is_unspecified() => "127.0.0.1".to_owned(),
+        std::net::IpAddr::V6(a) if a.is_unspecified() => "[::1]".to_owned(),
+        std::net::IpAddr::V6(a) => format!("[{a}]"),
+        a => a.to_string(),
+    };
+    format!("http://{host}:{port}{}", crate::http::routes::LIVENESS)
+}
+
 /// Splits `http://host[:port][/path]` into (host, port, path). Only plain HTTP is supported.
 pub fn parse_url(url: &str) -> Result<(String, u16, String), String> {
     let rest = url

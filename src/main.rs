@@ -1,31 +1,20 @@
-//! The `hello-world` binary: install signal handlers, parse the command line and the
-//! environment, build the runtime, serve, drain, exit with a code that says how it went.
+//! The `hello-world` binary: install signal handlers, parse the command line, run the
+//! command, exit with the code it returns. Everything else is in the library.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
-use std::net::SocketAddr;
 use std::process::exit;
-use std::time::Duration;
 
-use hello_world::cli::{self, Command};
-use hello_world::config::{self, Config};
-use hello_world::log::{self, Level, Value};
-use hello_world::{healthcheck, log_at, serve, signal, AppState};
-
-/// Bad configuration or usage.
-const EXIT_USAGE: i32 = 2;
-/// The server could not start (the port is taken, say). Distinct from 1, which means the drain
-/// deadline cut connections, so an orchestrator's exit code tells the two apart.
-const EXIT_START_FAILED: i32 = 3;
+use hello_world::{cli, run, signal};
 
 fn main() {
     // First of all, before anything can fail or take time: as PID 1 the process would ignore a
-    // SIGTERM that arrives before a handler exists (drain.md R1).
+    // SIGTERM that arrives before a handler exists (`docs/drain.md` R1).
     let signals = match signal::install() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("hello-world: cannot install signal handlers: {e}");
-            exit(EXIT_START_FAILED);
+            exit(run::EXIT_START_FAILED);
         }
     };
     let args: Vec<String> = std::env::args_os()
@@ -33,182 +22,11 @@ fn main() {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     let code = match cli::parse(&args) {
+        Ok(cmd) => run::run(cmd, signals),
         Err(e) => {
             eprintln!("hello-world: {}\n\n{}", e.0, cli::usage());
-            EXIT_USAGE
+            run::EXIT_USAGE
         }
-        Ok(Command::Help) => {
-            print!("{}", cli::usage());
-            0
-        }
-        Ok(Command::Version) => {
-            println!("hello-world {}", env!("CARGO_PKG_VERSION"));
-            0
-        }
-        Ok(Command::Sleep(d)) => sleep(d, &signals),
-        Ok(Command::Healthcheck { url, timeout }) => run_healthcheck(url, timeout),
-        Ok(Command::Serve) => run_server(signals),
     };
     exit(code);
-}
-
-/// `hello-world sleep SECONDS`. Signal handlers are installed for every subcommand (they must
-/// come first), which removes the default "terminate" action: so look for a signal while
-/// sleeping and exit 128 + signal like a plain `sleep` would.
-fn sleep(d: Duration, signals: &signal::Installed) -> i32 {
-    let end = std::time::Instant::now() + d;
-    loop {
-        if let Some(code) = signals.received() {
-            return code;
-        }
-        let left = end.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            return 0;
-        }
-        std::thread::sleep(left.min(Duration::from_millis(20)));
-    }
-}
-
-fn run_healthcheck(url: Option<String>, timeout: Duration) -> i32 {
-    let url = match url {
-        Some(u) => u,
-        None => match Config::from_env() {
-            Ok(c) => {
-                // Where this server listens: its own address, or loopback of the same family
-                // when it listens on all addresses.
-                let host = match c.host {
-                    std::net::IpAddr::V4(a) if a.is_unspecified() => "127.0.0.1".to_owned(),
-                    std::net::IpAddr::V6(a) if a.is_unspecified() => "[::1]".to_owned(),
-                    std::net::IpAddr::V6(a) => format!("[{a}]"),
-                    a => a.to_string(),
-                };
-                format!("http://{host}:{}/health/live", c.port)
-            }
-            Err(e) => {
-                eprintln!("hello-world healthcheck: {e}");
-                return EXIT_USAGE;
-            }
-        },
-    };
-    if let Err(e) = healthcheck::parse_url(&url) {
-        eprintln!("hello-world healthcheck: {e}");
-        return EXIT_USAGE;
-    }
-    match healthcheck::check(&url, timeout) {
-        Ok(code) if (200..300).contains(&code) => {
-            println!("healthy: {url} answered {code}");
-            0
-        }
-        Ok(code) => {
-            eprintln!("unhealthy: {url} answered {code}");
-            1
-        }
-        Err(e) => {
-            eprintln!("unhealthy: {url}: {e}");
-            1
-        }
-    }
-}
-
-fn run_server(signals: signal::Installed) -> i32 {
-    let config = match Config::from_env() {
-        Ok(c) => c,
-        Err(e) => {
-            // The logger is not running yet (its level is part of what failed to parse): write
-            // the one line directly.
-            let pod = std::env::var(config::ENV_POD_NAME).unwrap_or_else(|_| "unknown".into());
-            let mut line = String::new();
-            log::write_record(
-                &mut line,
-                std::time::SystemTime::now(),
-                Level::Critical,
-                "config",
-                &pod,
-                &e.to_string(),
-                &[
-                    ("event", Value::Str("config_invalid")),
-                    ("variable", Value::Str(e.variable)),
-                    ("value", Value::Str(&e.value)),
-                    ("allowed", Value::Str(&e.allowed)),
-                ],
-            );
-            print!("{line}");
-            return EXIT_USAGE;
-        }
-    };
-    log::init(config.log_level, &config.pod_name);
-    warn_unprotected_admin(&config);
-    std::panic::set_hook(Box::new(|info| {
-        log::log(
-            Level::Error,
-            "panic",
-            &info.to_string(),
-            &[("event", Value::Str("panic"))],
-        );
-    }));
-
-    // A pod limited to 250m must not start a thread per host core: available_parallelism
-    // honours cgroup CPU quotas. One CPU gets the current-thread runtime.
-    let workers = config.workers.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    });
-    let mut builder = if workers == 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        b.worker_threads(workers);
-        b
-    };
-    let runtime = match builder.enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            log_at!(
-                Level::Critical,
-                "server",
-                format!("cannot start the runtime: {e}")
-            );
-            log::flush(Duration::from_secs(1));
-            return EXIT_START_FAILED;
-        }
-    };
-    let flavour = if workers == 1 {
-        "current_thread"
-    } else {
-        "multi_thread"
-    };
-    let code = runtime.block_on(async {
-        let addr = SocketAddr::new(config.host, config.port);
-        let listener = match tokio::net::TcpListener::bind(addr).await {
-            Ok(l) => l,
-            Err(e) => {
-                log_at!(Level::Critical, "server", format!("cannot listen on {addr}: {e}"),
-                    "event" => "bind_failed", "addr" => addr.to_string().as_str());
-                return EXIT_START_FAILED;
-            }
-        };
-        log_at!(Level::Info, "app",
-            format!("Application started: env={}, version={}, pod={}", config.app_env, config.app_version, config.pod_name),
-            "event" => "started", "workers" => workers, "runtime" => flavour);
-        let state = AppState::new(config.clone());
-        serve(listener, state, signals.wait()).await.exit_code()
-    });
-    // Bounded: a blocked stdout must not keep the process past its drain deadline (R3).
-    log::flush(Duration::from_millis(500));
-    // Do not wait for the runtime's blocking pool; exit() below ends everything (R3).
-    runtime.shutdown_background();
-    code
-}
-
-/// With `APP_ENV=production` and no `ADMIN_TOKEN`, anyone who reaches the port can flip the
-/// readiness (and, if enabled, start a drain): say so loudly, once, at start-up (issue 7).
-fn warn_unprotected_admin(config: &Config) {
-    if config.admin_token.is_none() && config.app_env.eq_ignore_ascii_case("production") {
-        let mut routes = String::from("/admin/toggle-ready");
-        if config.prestop_endpoint {
-            routes.push_str(", /internal/prestop");
-        }
-        log_at!(Level::Warning, "config",
-            format!("APP_ENV=production without ADMIN_TOKEN: {routes} answer anyone who can reach the port"),
-            "event" => "admin_unprotected", "routes" => routes.as_str());
-    }
 }

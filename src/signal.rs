@@ -3,11 +3,11 @@
 //!
 //! [`install`] must run first thing in `main`: as PID 1 in a container the process ignores any
 //! signal it has no handler for, so a SIGTERM arriving before registration would be lost and the
-//! pod would wait out its whole grace period (drain.md §1.7, R1).
+//! pod would wait out its whole grace period (`docs/drain.md` §1.7, R1).
 //!
 //! The second-signal exit happens *inside the signal handler* (signal-hook's conditional
 //! shutdown calls `_exit`): signals coalesce, so counting items of the async stream cannot tell
-//! "two signals" from "one" (drain.md §3.2, R2). Exit codes follow the shell convention,
+//! "two signals" from "one" (`docs/drain.md` §3.2, R2). Exit codes follow the shell convention,
 //! 128 + signal number: 143 for SIGTERM, 130 for SIGINT.
 
 use std::future::poll_fn;
@@ -20,7 +20,7 @@ use futures_core::Stream;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::flag;
 
-use crate::state::DrainCause;
+use crate::lifecycle::DrainCause;
 
 /// Handlers registered by [`install`]; turns into the drain trigger with [`Installed::wait`].
 pub struct Installed {

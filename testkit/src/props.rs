@@ -9,7 +9,8 @@
 //!
 //! Each function panics when a property is violated; it must never panic otherwise.
 
-use hello_world::{json, log, query, reject};
+use hello_world::internals::{query, reject};
+use hello_world::{json, log};
 
 fn escape(s: &str) -> String {
     let mut out = String::new();
@@ -98,7 +99,7 @@ pub fn encode(b: &[u8]) -> String {
 /// the input. The bytes are also used as a whole request target for the router.
 pub fn check_query(data: &[u8]) {
     let q = String::from_utf8_lossy(data);
-    let _ = hello_world::routes::resolve(&q);
+    let _ = hello_world::internals::resolve(&q);
 
     // decode ∘ encode = id, on the raw bytes.
     assert_eq!(query::decode(&encode(data)), data, "decode(encode(x)) != x");

@@ -764,17 +764,17 @@ async fn hostile_input_gets_json_4xx_or_the_documented_answer() {
 
 /// Panics on `/slow`, before or after an await; everything else goes to the real app.
 #[derive(Clone)]
-struct Panicky(hello_world::service::App);
+struct Panicky(hello_world::App);
 
-impl hello_world::service::Handler for Panicky {
+impl hello_world::Handler for Panicky {
     fn handle(
         &self,
-        route: hello_world::routes::Route,
+        route: hello_world::Route,
         req: hyper::Request<hyper::body::Incoming>,
-    ) -> hello_world::service::Reply {
-        if route == hello_world::routes::Route::Slow {
+    ) -> hello_world::Reply {
+        if route.template() == "/slow" {
             let late = req.uri().query() == Some("late");
-            return hello_world::service::Reply::Later(Box::pin(async move {
+            return hello_world::Reply::Later(Box::pin(async move {
                 if late {
                     tokio::task::yield_now().await;
                     tokio::time::sleep(Duration::from_millis(5)).await;
@@ -798,7 +798,7 @@ async fn panics_under_concurrency_leak_no_connection_or_in_flight_count() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let app = Panicky(hello_world::service::App::new(Arc::clone(&state)));
+    let app = Panicky(hello_world::App::new(Arc::clone(&state)));
     let server = tokio::spawn(hello_world::serve_with(listener, app, async move {
         let _ = rx.await;
         hello_world::DrainCause::Sigterm
@@ -842,17 +842,15 @@ async fn panics_under_concurrency_leak_no_connection_or_in_flight_count() {
     }
     assert_eq!(panicked + ok, 200);
     let m = &state.metrics;
-    assert_eq!(m.panics.load(Ordering::Relaxed), panicked as u64);
+    assert_eq!(m.panics(), panicked as u64);
     // Clients closed: every count returns to zero.
     let end = Instant::now() + Duration::from_secs(3);
-    while m.connections_open.load(Ordering::Relaxed) != 0
-        || m.in_flight.load(Ordering::Relaxed) != 0
-    {
+    while m.connections_open() != 0 || m.in_flight() != 0 {
         assert!(
             Instant::now() < end,
             "leaked: connections_open={} in_flight={}",
-            m.connections_open.load(Ordering::Relaxed),
-            m.in_flight.load(Ordering::Relaxed)
+            m.connections_open(),
+            m.in_flight()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -105,7 +105,7 @@ proptest! {
         for (k, _) in &pairs {
             let Ok(key) = std::str::from_utf8(k) else { continue };
             let want = pairs.iter().rev().find(|(k2, _)| k2 == k).map(|p| p.1.clone());
-            prop_assert_eq!(hello_world::query::last_value(Some(&q), key), want);
+            prop_assert_eq!(hello_world::internals::query::last_value(Some(&q), key), want);
         }
         checks::check_query(q.as_bytes());
     }
@@ -115,7 +115,7 @@ proptest! {
     fn integers_of_any_size(sign in prop_oneof![Just(""), Just("-"), Just("%2B"), Just("%2D")],
                             digits in "[0-9]{1,40}") {
         let q = format!("seconds={sign}{digits}");
-        let r = hello_world::query::int_param(Some(&q), "seconds");
+        let r = hello_world::internals::query::int_param(Some(&q), "seconds");
         let canonical = digits.trim_start_matches('0');
         let negative = sign == "-" || sign == "%2D";
         match r {
@@ -154,7 +154,7 @@ proptest! {
         let mut buf = head.clone().into_bytes();
         buf.extend_from_slice(&tail);
         let has_type = headers.iter().any(|h| h.starts_with("content-type:"));
-        let r = hello_world::reject::rewrite(&buf);
+        let r = hello_world::internals::reject::rewrite(&buf);
         prop_assert_eq!(r.is_some(), !has_type);
         if let Some((len, _, _)) = r {
             prop_assert_eq!(len, head.len());

@@ -156,12 +156,8 @@ pub fn seconds_param(
         return Ok(None);
     };
     let text = String::from_utf8_lossy(&raw).into_owned();
-    let plain = !text.is_empty()
-        && text.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        && text.bytes().filter(|&b| b == b'.').count() <= 1
-        && text.bytes().any(|b| b.is_ascii_digit());
-    match text.parse::<f64>() {
-        Ok(s) if plain && s <= max => Ok(Some(Duration::from_secs_f64(s))),
+    match crate::config::rules::decimal_seconds(&text, max) {
+        Some(d) => Ok(Some(d)),
         _ => Err(Invalid {
             kind: "value_error",
             param: key.to_owned(),

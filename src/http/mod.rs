@@ -1,0 +1,149 @@
+//! The HTTP application: the route table ([`routes`]), one handler per route
+//! ([`handlers`]), named responses, the admin token, request ids, answers about the request
+//! head ([`reject`]), query parsing, and the observation layer every request passes through
+//! ([`observe`]). The app never fails: every problem becomes a status code.
+
+pub(crate) mod auth;
+pub(crate) mod handlers;
+pub(crate) mod observe;
+pub(crate) mod query;
+pub(crate) mod reject;
+pub(crate) mod request_id;
+pub(crate) mod responses;
+pub(crate) mod routes;
+pub(crate) mod state;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Body as _, Bytes, Incoming};
+use hyper::header;
+use hyper::{Request, Response, Version};
+
+use handlers::{BoxFuture, Canned};
+pub use routes::Route;
+use routes::{Answer, RouteDef};
+pub use state::AppState;
+
+/// Every response body: one buffer, its size known (hyper writes `content-length` from it).
+pub type Body = Full<Bytes>;
+
+/// What a handler returns: an answer already made (most routes: no allocation, no state
+/// machine), or a boxed future for what waits (`/slow`, `/internal/prestop`, a body to read).
+pub enum Reply {
+    Now(Option<Response<Body>>),
+    Later(Pin<Box<dyn Future<Output = Response<Body>> + Send>>),
+}
+
+impl Future for Reply {
+    type Output = Response<Body>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response<Body>> {
+        match self.get_mut() {
+            Reply::Now(rsp) => Poll::Ready(rsp.take().expect("Reply polled after completion")),
+            Reply::Later(fut) => fut.as_mut().poll(cx),
+        }
+    }
+}
+
+/// Something that answers a routed request: [`App`] in production. The seam for tests that
+/// need a handler to misbehave (panic, hang) behind the real server: wrap an `App`, answer
+/// some routes yourself, pass the rest on, and serve it with [`crate::serve_with`].
+pub trait Handler: Clone + Send + Sync + 'static {
+    fn handle(&self, route: Route, req: Request<Incoming>) -> Reply;
+    fn state(&self) -> &Arc<AppState>;
+}
+
+/// The production handler: routes a request through the table. Cheap to clone: two `Arc`s.
+#[derive(Clone)]
+pub struct App {
+    pub state: Arc<AppState>,
+    canned: Arc<Canned>,
+}
+
+impl App {
+    pub fn new(state: Arc<AppState>) -> App {
+        let canned = Arc::new(Canned::new(&state.config));
+        App { state, canned }
+    }
+
+    /// Answers one request. The checks run in this order: the route exists (404), the head
+    /// is within its limits (431), the method (405), a declared body size (413), the admin
+    /// token (401); then a body, if any, is read (bounded) and discarded, and the handler runs.
+    pub fn handle(&self, route: Route, req: Request<Incoming>) -> Reply {
+        let Some(def) = route.def().filter(|d| (d.enabled)(&self.state.config)) else {
+            return unread(responses::not_found(), &req);
+        };
+        let limits = &self.state.config.limits;
+        if let Some(rsp) = reject::oversized_head(&req, limits) {
+            return unread(rsp, &req);
+        }
+        if !def.methods.accepts(req.method()) {
+            return unread(responses::method_not_allowed(def.methods), &req);
+        }
+        let limit = limits.max_body_bytes;
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return unread(responses::too_large(limit), &req);
+        }
+        if def.admin {
+            if let Some(rsp) = auth::check(self.state.config.admin_token.as_deref(), &req) {
+                return unread(rsp, &req);
+            }
+        }
+        if !req.body().is_end_stream() {
+            return self.read_body_then(def, req, limit);
+        }
+        match def.answer {
+            Answer::Now(f) => Reply::Now(Some(f(self, req.uri()))),
+            Answer::Waits(f) => Reply::Later(f(self.clone(), req.into_parts().0.uri)),
+        }
+    }
+
+    /// No route takes a body, but one that arrives is read (bounded) and discarded, so an
+    /// oversized chunked body still gets its 413. A body cut short there is left unread and
+    /// the connection closes after the answer, so the answer says so.
+    fn read_body_then(&self, def: &'static RouteDef, req: Request<Incoming>, limit: u64) -> Reply {
+        let app = self.clone();
+        let http1 = req.version() <= Version::HTTP_11;
+        Reply::Later(Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let failed = match Limited::new(body, limit as usize).collect().await {
+                Ok(_) => None,
+                Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                    Some(responses::too_large(limit))
+                }
+                Err(_) => Some(responses::bad_request("the request body could not be read")),
+            };
+            match (failed, &def.answer) {
+                (Some(rsp), _) if http1 => responses::closing(rsp),
+                (Some(rsp), _) => rsp,
+                (None, Answer::Now(f)) => f(&app, &parts.uri),
+                (None, Answer::Waits(f)) => f(app, parts.uri).await,
+            }
+        }) as BoxFuture)
+    }
+}
+
+impl Handler for App {
+    fn handle(&self, route: Route, req: Request<Incoming>) -> Reply {
+        App::handle(self, route, req)
+    }
+    fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+}
+
+/// An answer given before the request body was read. hyper then closes an HTTP/1
+/// connection after the answer (the unread body cannot be told from the next request), so
+/// the answer says `Connection: close` and a keep-alive client does not reuse it.
+fn unread(rsp: Response<Body>, req: &Request<Incoming>) -> Reply {
+    let close = req.version() <= Version::HTTP_11 && !req.body().is_end_stream();
+    Reply::Now(Some(if close { responses::closing(rsp) } else { rsp }))
+}

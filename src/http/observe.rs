@@ -1,0 +1,247 @@
+//! The observation layer every request passes through: in-flight count, panic → 500, the
+//! request timeout for routes that wait, HEAD bodies, `Connection: close` while draining,
+//! request ids, metrics and the access log.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use hyper::body::{Body as _, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode, Uri, Version};
+
+use super::request_id::{self, X_REQUEST_ID};
+use super::routes;
+use super::state::AppState;
+use super::{responses, Body, Handler, Reply};
+use crate::lifecycle::Phase;
+use crate::log::{self, Level};
+
+/// What the requests of one connection and its I/O share.
+pub(crate) struct Conn {
+    /// The peer's address as the logs write it, formatted once per connection.
+    pub peer: Box<str>,
+    /// Set when an HTTP/1 answer was given with request body left unread: the connection
+    /// then ends with a lingering close (`server::io`), so the client's remaining bytes do
+    /// not turn into a RST that destroys the answer.
+    pub linger: AtomicBool,
+}
+
+impl Conn {
+    pub fn new(peer: SocketAddr) -> Arc<Conn> {
+        Arc::new(Conn {
+            peer: peer.to_string().into(),
+            linger: AtomicBool::new(false),
+        })
+    }
+}
+
+/// Per-connection service: the handler plus what the connection shares with its I/O.
+#[derive(Clone)]
+pub struct Observed<H> {
+    handler: H,
+    conn: Arc<Conn>,
+}
+
+impl<H: Handler> Observed<H> {
+    pub(crate) fn new(handler: H, conn: Arc<Conn>) -> Self {
+        Observed { handler, conn }
+    }
+}
+
+/// Decrements `http_requests_in_flight` however the request ends: answered, panicked, or
+/// dropped because its connection was cut at the drain deadline.
+struct InFlight(Arc<AppState>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.metrics.request_ended();
+    }
+}
+
+/// What the access log records about a request, captured before the handler consumes it.
+struct AccessInfo {
+    method: Method,
+    /// The request target; cloning a parsed `Uri` shares its bytes instead of copying them.
+    uri: Uri,
+    version: Version,
+    user_agent: Option<HeaderValue>,
+}
+
+impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let start = Instant::now();
+        let state = self.handler.state().clone();
+        state.metrics.request_started();
+        let guard = InFlight(state.clone());
+        let route = routes::resolve(req.uri().path());
+        let method = routes::method_index(req.method());
+        let http1 = req.version() <= Version::HTTP_11;
+        let head = req.method() == Method::HEAD;
+        let access = state.config.access_log && log::enabled(Level::Info);
+        let given_id = req
+            .headers()
+            .get(&X_REQUEST_ID)
+            .filter(|v| request_id::valid(v))
+            .cloned();
+        let info = access.then(|| AccessInfo {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            version: req.version(),
+            user_agent: req.headers().get(header::USER_AGENT).cloned(),
+        });
+        // Timers cost a little per request; only routes that can wait get one.
+        let has_body = !req.body().is_end_stream();
+        let can_wait = has_body || route.def().is_some_and(|d| d.waits());
+        let timeout = state.config.limits.request_timeout;
+        // A handler may also panic while building its future; that panic is re-raised inside
+        // the future so that it becomes the same 500 (and is not reported twice by the hook).
+        let handler = &self.handler;
+        let fut = CatchUnwind(
+            catch_unwind(AssertUnwindSafe(|| handler.handle(route, req))).unwrap_or_else(
+                |payload| Reply::Later(Box::pin(async move { std::panic::resume_unwind(payload) })),
+            ),
+        );
+        let conn = Arc::clone(&self.conn);
+        Box::pin(async move {
+            let outcome = if can_wait {
+                match tokio::time::timeout(timeout, fut).await {
+                    Ok(r) => r,
+                    Err(_) => Ok(responses::timed_out()),
+                }
+            } else {
+                fut.await
+            };
+            let mut rsp = outcome.unwrap_or_else(|panic| {
+                state.metrics.panic_answered();
+                crate::log_at!(Level::Error, "app", "request handler panicked; answered 500",
+                    "event" => "handler_panic", "panic" => panic.as_str(), "route" => route.template());
+                responses::internal_error()
+            });
+            if head {
+                // hyper drops a HEAD answer's body on HTTP/1 but sends it as DATA frames on
+                // HTTP/2, which clients reject (RFC 9113 §8.1.1). The headers stay GET's,
+                // content-length included (hyper would derive 0 from the emptied body).
+                let len = body_len(&rsp);
+                rsp.headers_mut()
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+                *rsp.body_mut() = Body::default();
+            }
+            if state.phase() >= Phase::Draining {
+                // R8/R13: while draining, every HTTP/1 answer is the connection's last.
+                if http1 {
+                    rsp = responses::closing(rsp);
+                }
+                state.metrics.answered_while_draining();
+            }
+            if http1 && has_body && rsp.headers().contains_key(header::CONNECTION) {
+                conn.linger.store(true, Ordering::Relaxed);
+            }
+            let id = match given_id {
+                Some(id) => Some(id),
+                None if access => Some(request_id::new()),
+                None => None,
+            };
+            if let Some(id) = &id {
+                rsp.headers_mut().insert(X_REQUEST_ID, id.clone());
+            }
+            let took = start.elapsed();
+            let status = rsp.status();
+            state
+                .metrics
+                .record(route.index(), method, status.as_u16(), took);
+            if let Some(info) = info {
+                access_log(&info, status, took, body_len(&rsp), &conn.peer, id.as_ref());
+            }
+            drop(guard);
+            Ok(rsp)
+        })
+    }
+}
+
+fn body_len(rsp: &Response<Body>) -> u64 {
+    rsp.body().size_hint().exact().unwrap_or(0)
+}
+
+fn access_log(
+    info: &AccessInfo,
+    status: StatusCode,
+    took: Duration,
+    bytes: u64,
+    peer: &str,
+    id: Option<&HeaderValue>,
+) {
+    let version = match info.version {
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2",
+        _ => "HTTP/1.1",
+    };
+    let target = info
+        .uri
+        .path_and_query()
+        .map_or_else(|| info.uri.path(), |pq| pq.as_str());
+    log::log_access(&log::Access {
+        method: info.method.as_str(),
+        target,
+        version,
+        status: status.as_u16(),
+        duration_us: took.as_micros().min(u128::from(u64::MAX)) as u64,
+        bytes: if info.method == Method::HEAD {
+            0
+        } else {
+            bytes
+        },
+        remote_addr: peer,
+        user_agent: info.user_agent.as_ref().map_or(b"", |v| v.as_bytes()),
+        request_id: id.map_or(b"", |v| v.as_bytes()),
+    });
+}
+
+/// Polls the handler future inside `catch_unwind`, turning a panic into `Err(message)`.
+///
+/// `AssertUnwindSafe` is sound here because a panicking handler's future is dropped right
+/// after and never polled again; the state it shares is atomics, which a panic cannot leave
+/// half-updated, and the in-flight guard is released by the caller either way.
+struct CatchUnwind(Reply);
+
+impl Future for CatchUnwind {
+    type Output = Result<Response<Body>, String>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let fut = &mut self.0;
+        match catch_unwind(AssertUnwindSafe(|| Pin::new(&mut *fut).poll(cx))) {
+            Ok(Poll::Ready(rsp)) => Poll::Ready(Ok(rsp)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => {
+                let msg = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "non-string panic payload".to_owned());
+                Poll::Ready(Err(msg))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::handlers::BoxFuture;
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_becomes_err() {
+        let fut: BoxFuture = Box::pin(async { panic!("boom") });
+        let r = CatchUnwind(Reply::Later(fut)).await;
+        assert_eq!(r.unwrap_err(), "boom");
+    }
+}

@@ -1,0 +1,101 @@
+//! [`AppState`]: what the request path and the server loop share — the configuration, the
+//! metrics and the lifecycle. It also owns the one action both sides take: beginning the
+//! drain (a signal in the server loop, `GET /internal/prestop` in a handler). It lives with
+//! the routes because the metrics' label sets come from the route table.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::{responses, routes};
+use crate::config::Config;
+use crate::lifecycle::{DrainCause, Lifecycle, Phase};
+use crate::log::Level;
+use crate::log_at;
+use crate::metrics::{Labels, Metrics};
+
+/// Shared by every connection task through an `Arc`.
+pub struct AppState {
+    pub config: Config,
+    pub metrics: Metrics,
+    lifecycle: Lifecycle,
+}
+
+impl AppState {
+    pub fn new(config: Config) -> Arc<AppState> {
+        let labels = Labels {
+            routes: routes::Route::all().map(routes::Route::template).collect(),
+            methods: &routes::METHODS,
+            statuses: responses::STATUSES,
+        };
+        Arc::new(AppState {
+            metrics: Metrics::new(&config.app_version, labels),
+            config,
+            lifecycle: Lifecycle::default(),
+        })
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.lifecycle.phase()
+    }
+
+    /// A receiver that observes every later phase change.
+    pub fn subscribe(&self) -> watch::Receiver<Phase> {
+        self.lifecycle.subscribe()
+    }
+
+    /// Moves to `to` if that is forward; returns whether the phase changed.
+    pub fn advance(&self, to: Phase) -> bool {
+        self.lifecycle.advance(to)
+    }
+
+    /// `/health/ready`: ready only while serving normally and not toggled off.
+    pub fn is_ready(&self) -> bool {
+        self.lifecycle.is_ready()
+    }
+
+    /// True from the first drain cause on.
+    pub fn is_shutting_down(&self) -> bool {
+        self.lifecycle.is_shutting_down()
+    }
+
+    /// Flips the admin toggle. `None` while draining: readiness stays off for good (R5).
+    pub fn toggle_ready(&self) -> Option<bool> {
+        self.lifecycle.toggle_ready()
+    }
+
+    /// Begins the announce phase for `cause` (idempotent) and logs it once; a later, different
+    /// cause is logged too. Returns when the announce phase began, which an httpGet preStop
+    /// hook may have done before the signal.
+    pub fn begin_drain(&self, cause: DrainCause) -> Instant {
+        let d = self.lifecycle.begin_drain(cause);
+        let m = &self.metrics;
+        if d.fresh {
+            let msg = match cause {
+                DrainCause::PreStop => "preStop hook called, starting graceful shutdown".to_owned(),
+                c => format!("Received {}, starting graceful shutdown", c.as_str()),
+            };
+            // elapsed_ms counts from the signal (`lifecycle` module docs): 0 at the signal;
+            // a preStop call comes before any signal, and logs 0 as well.
+            log_at!(Level::Info, "server", msg,
+                "event" => "drain_started", "phase" => Phase::Draining.as_str(),
+                "signal" => cause.as_str(), "elapsed_ms" => 0u64,
+                "drain_delay_ms" => ms(self.config.drain_delay),
+                "drain_timeout_ms" => ms(self.config.drain_timeout),
+                "connections_open" => m.connections_open(), "in_flight" => m.in_flight());
+        } else if cause != d.first {
+            // The signal that arrives during a preStop drain: the clock's zero point, so
+            // elapsed_ms is 0; `announce_ms` says how long the announce phase had lasted.
+            log_at!(Level::Info, "server",
+                format!("Received {} during a drain begun by {}", cause.as_str(), d.first.as_str()),
+                "event" => "drain_signal", "signal" => cause.as_str(),
+                "elapsed_ms" => 0u64, "announce_ms" => ms(d.at.elapsed()));
+        }
+        d.at
+    }
+}
+
+pub(crate) fn ms(d: std::time::Duration) -> u64 {
+    d.as_millis().min(u128::from(u64::MAX)) as u64
+}
