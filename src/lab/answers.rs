@@ -25,18 +25,6 @@ fn invalid(d: &params::Detail) -> Answer {
     ok(StatusCode::UNPROCESSABLE_ENTITY, d.to_json())
 }
 
-/// `GET /health/live`.
-pub fn live(lab: &Lab) -> Answer {
-    if lab.is_live() {
-        ok(StatusCode::OK, r#"{"status":"ok"}"#.to_owned())
-    } else {
-        ok(
-            StatusCode::SERVICE_UNAVAILABLE,
-            r#"{"status":"not alive"}"#.to_owned(),
-        )
-    }
-}
-
 /// `POST /admin/toggle-live`.
 pub fn toggle_live(lab: &Lab) -> Answer {
     let live = lab.toggle_live();
@@ -229,17 +217,10 @@ mod tests {
     }
 
     #[test]
-    fn liveness_route_follows_the_toggle() {
+    fn liveness_toggle_answers_the_new_value() {
         let lab = Lab::new(Settings::default());
-        assert_eq!(live(&lab).status, StatusCode::OK);
         assert_eq!(toggle_live(&lab).body, r#"{"live":false}"#);
-        assert_eq!(
-            live(&lab),
-            ok(
-                StatusCode::SERVICE_UNAVAILABLE,
-                r#"{"status":"not alive"}"#.into()
-            )
-        );
+        assert!(!lab.is_live());
         assert!(info(&lab).contains(r#""live":false"#));
     }
 

@@ -59,59 +59,16 @@ impl Default for Settings {
     }
 }
 
-/// The experiment variables with their defaults and meaning (rows for `--help` and the docs).
-pub const VARIABLES: [(&str, &str, &str); 6] = [
-    ("EXPERIMENTS", "true", "true|false: serve the experiment routes (/admin/toggle-live, /admin/crash, /admin/fault, /admin/stress/*); false answers 404"),
-    ("START_READY", "true", "true|false: false starts with readiness off until POST /admin/toggle-ready"),
-    ("READY_DELAY_SECONDS", "0", "seconds readiness stays 503 after the listener is up, 0-3600"),
-    ("FAULT_ERROR_RATE", "0", "share of application requests answered 500, 0-1 (needs EXPERIMENTS)"),
-    ("FAULT_DELAY_SECONDS", "0", "latency added to application requests: X or X-Y seconds, at most 60 (needs EXPERIMENTS)"),
-    ("STRESS_MAX_MIB", "4096", "most MiB POST /admin/stress/memory may hold, 0-1048576"),
-];
-
-/// A rejected experiment variable: name, value, what is allowed.
-pub type Rejected = (&'static str, String, String);
-
-/// Parses the experiment variables from `get` (unset: the defaults above).
-pub fn settings_from(get: impl Fn(&str) -> Option<String>) -> Result<Settings, Rejected> {
-    let mut s = Settings::default();
-    let bad = |var: &'static str, v: &str, allowed: &str| (var, v.to_owned(), allowed.to_owned());
-    let boolean = |var: &'static str, v: String| match v.to_ascii_lowercase().as_str() {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(bad(var, &v, "true or false")),
-    };
-    if let Some(v) = get("EXPERIMENTS") {
-        s.enabled = boolean("EXPERIMENTS", v)?;
-    }
-    if let Some(v) = get("START_READY") {
-        s.start_ready = boolean("START_READY", v)?;
-    }
-    if let Some(v) = get("READY_DELAY_SECONDS") {
-        s.ready_delay = params::ready_delay(&v).map_err(|a| bad("READY_DELAY_SECONDS", &v, a))?;
-    }
-    if let Some(v) = get("FAULT_ERROR_RATE") {
-        s.error_rate = params::error_rate(&v).map_err(|a| bad("FAULT_ERROR_RATE", &v, a))?;
-    }
-    if let Some(v) = get("FAULT_DELAY_SECONDS") {
-        s.delay = params::fault_delay(&v).map_err(|a| bad("FAULT_DELAY_SECONDS", &v, a))?;
-    }
-    if let Some(v) = get("STRESS_MAX_MIB") {
-        s.stress_max_mib = params::stress_max_mib(&v).map_err(|a| bad("STRESS_MAX_MIB", &v, a))?;
-    }
-    check(&s).map_err(|(var, allowed)| bad(var, &get(var).unwrap_or_default(), &allowed))?;
-    Ok(s)
-}
-
 /// The rule across variables: fault injection only with the experiments on (a production
 /// values file that turns them off cannot keep a chaos setting by accident).
 pub fn check(s: &Settings) -> Result<(), (&'static str, String)> {
+    use crate::config::vars::{FAULT_DELAY_SECONDS, FAULT_ERROR_RATE};
     let why = "0 (unset) while EXPERIMENTS=false: fault injection needs the experiments on";
     if !s.enabled && s.error_rate > 0.0 {
-        return Err(("FAULT_ERROR_RATE", why.to_owned()));
+        return Err((FAULT_ERROR_RATE, why.to_owned()));
     }
     if !s.enabled && s.delay.is_some() {
-        return Err(("FAULT_DELAY_SECONDS", why.to_owned()));
+        return Err((FAULT_DELAY_SECONDS, why.to_owned()));
     }
     Ok(())
 }
@@ -139,6 +96,17 @@ impl Injected {
             _ => "error",
         }
     }
+}
+
+/// What `/metrics` shows of the experiments (read at scrape time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Report {
+    pub live: bool,
+    pub fault_error: bool,
+    pub cpu_threads: u64,
+    pub memory_bytes: u64,
+    /// `app_faults_injected_total` by kind.
+    pub injected: [(&'static str, u64); 2],
 }
 
 /// Kinds of `app_faults_injected_total{kind}`.
@@ -177,6 +145,22 @@ impl Lab {
             cpu: stress::Cpu::default(),
             memory: Arc::default(),
             changes: watch::Sender::new(()),
+        }
+    }
+
+    /// Whether application requests may be delayed (their timeout timer is then needed).
+    pub fn may_delay(&self) -> bool {
+        self.settings.delay.is_some()
+    }
+
+    /// The experiments' values for `/metrics`.
+    pub fn report(&self) -> Report {
+        Report {
+            live: self.is_live(),
+            fault_error: self.fault_mode() == FaultMode::Error,
+            cpu_threads: self.cpu.running() as u64,
+            memory_bytes: self.memory.held_mib() << 20,
+            injected: self.injected(),
         }
     }
 
@@ -246,46 +230,6 @@ impl Lab {
     /// `app_faults_injected_total` by kind.
     pub fn injected(&self) -> [(&'static str, u64); 2] {
         [0, 1].map(|i| (FAULT_KINDS[i], self.injected[i].load(Ordering::Relaxed)))
-    }
-
-    /// The experiment metrics in the text exposition format.
-    pub fn render_metrics(&self, out: &mut String) {
-        use std::fmt::Write as _;
-        out.push_str(
-            "# HELP app_faults_injected_total Application requests given an injected fault (FAULT_ERROR_RATE, FAULT_DELAY_SECONDS, POST /admin/fault), by kind.\n\
-             # TYPE app_faults_injected_total counter\n",
-        );
-        for (kind, n) in self.injected() {
-            let _ = writeln!(out, "app_faults_injected_total{{kind=\"{kind}\"}} {n}");
-        }
-        let gauges: [(&str, &str, u64); 4] = [
-            (
-                "app_live",
-                "1 while /health/live answers 200 (POST /admin/toggle-live flips it).",
-                u64::from(self.is_live()),
-            ),
-            (
-                "app_fault_mode_error",
-                "1 while POST /admin/fault?mode=error makes application routes answer 500.",
-                u64::from(self.fault_mode() == FaultMode::Error),
-            ),
-            (
-                "app_stress_cpu_threads",
-                "Threads of POST /admin/stress/cpu still spinning.",
-                self.cpu.running() as u64,
-            ),
-            (
-                "app_stress_memory_bytes",
-                "Memory held by POST /admin/stress/memory, in bytes.",
-                self.memory.held_mib() << 20,
-            ),
-        ];
-        for (name, help, value) in gauges {
-            let _ = write!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
-            );
-        }
     }
 
     /// Answers then exits with `code` within 100 ms, without draining (a crash, on purpose:
@@ -363,24 +307,15 @@ mod tests {
     }
 
     #[test]
-    fn metrics_show_every_experiment() {
+    fn report_shows_every_experiment() {
         let l = lab(Settings::default());
         l.set_fault_mode(FaultMode::Error);
         l.fault();
         l.toggle_live();
-        let mut out = String::new();
-        l.render_metrics(&mut out);
-        for line in [
-            "app_faults_injected_total{kind=\"error\"} 1\n",
-            "app_faults_injected_total{kind=\"delay\"} 0\n",
-            "app_live 0\n",
-            "app_fault_mode_error 1\n",
-            "app_stress_cpu_threads 0\n",
-            "app_stress_memory_bytes 0\n",
-            "# TYPE app_faults_injected_total counter\n",
-        ] {
-            assert!(out.contains(line), "{line:?} in\n{out}");
-        }
+        let r = l.report();
+        assert!(!r.live && r.fault_error);
+        assert_eq!(r.injected, [("error", 1), ("delay", 0)]);
+        assert_eq!((r.cpu_threads, r.memory_bytes), (0, 0));
     }
 
     #[test]

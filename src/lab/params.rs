@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
+use crate::http::query;
 use crate::json::{self, Obj};
-use crate::query;
 
 /// One rejected parameter.
 #[derive(Debug, Clone, PartialEq)]
@@ -232,7 +232,7 @@ impl DelayRange {
 pub const MAX_FAULT_DELAY_SECONDS: f64 = 60.0;
 
 /// `FAULT_DELAY_SECONDS`: `X` or `X-Y` decimal seconds, `X <= Y <= 60`; `0` is none.
-pub fn fault_delay(s: &str) -> Result<Option<DelayRange>, &'static str> {
+pub fn fault_delay(s: &str) -> Result<Option<DelayRange>, String> {
     const ALLOWED: &str = "seconds X or a range X-Y (decimal, X <= Y <= 60)";
     let (lo, hi) = s.split_once('-').unwrap_or((s, s));
     match (decimal(lo), decimal(hi)) {
@@ -242,24 +242,24 @@ pub fn fault_delay(s: &str) -> Result<Option<DelayRange>, &'static str> {
                 hi: Duration::from_secs_f64(hi),
             }))
         }
-        _ => Err(ALLOWED),
+        _ => Err(ALLOWED.into()),
     }
 }
 
 /// `READY_DELAY_SECONDS`: decimal seconds, 0 to 3600.
-pub fn ready_delay(s: &str) -> Result<Duration, &'static str> {
+pub fn ready_delay(s: &str) -> Result<Duration, String> {
     decimal(s)
         .filter(|d| *d <= 3600.0)
         .map(Duration::from_secs_f64)
-        .ok_or("decimal seconds from 0 to 3600")
+        .ok_or_else(|| "decimal seconds from 0 to 3600".into())
 }
 
 /// `STRESS_MAX_MIB`: 0 (memory stress refused) to 1048576 (1 TiB).
-pub fn stress_max_mib(s: &str) -> Result<u64, &'static str> {
+pub fn stress_max_mib(s: &str) -> Result<u64, String> {
     s.parse::<u64>()
         .ok()
         .filter(|m| *m <= 1 << 20 && s.bytes().all(|b| b.is_ascii_digit()))
-        .ok_or("an integer number of MiB from 0 to 1048576")
+        .ok_or_else(|| "an integer number of MiB from 0 to 1048576".into())
 }
 
 #[cfg(test)]

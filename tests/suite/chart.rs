@@ -687,7 +687,7 @@ fn experiment_values_reach_the_configmap_and_prod_turns_them_off() {
     ] {
         assert_has(cm, line);
     }
-    assert_lacks(cm, "FAULT_DELAY_SECONDS");
+    assert_has(cm, "FAULT_DELAY_SECONDS: \"0\"");
     let set = render(&[
         "--set",
         "experiments.faultDelaySeconds=0.1-0.5",

@@ -179,7 +179,8 @@ SIGTERM would come at once, with no propagation window. */}}
 {{- end }}
 {{- /* The app refuses (exit 2) a fault variable while EXPERIMENTS=false; say so at render time. */}}
 {{- $x := .Values.experiments }}
-{{- if and (not $x.enabled) (or (gt (float64 $x.faultErrorRate) 0.0) $x.faultDelaySeconds) }}
+{{- $delay := toString $x.faultDelaySeconds }}
+{{- if and (not $x.enabled) (or (gt (float64 $x.faultErrorRate) 0.0) (not (has $delay (list "" "0")))) }}
 {{- fail "experiments.faultErrorRate / experiments.faultDelaySeconds need experiments.enabled=true (the app refuses fault injection with EXPERIMENTS=false)" }}
 {{- end }}
 {{- end }}
