@@ -123,7 +123,7 @@ fn version_and_help() {
     assert_eq!(r.code, 0);
     let r = run(BIN, &["--help"], &[]);
     assert_eq!(r.code, 0);
-    for (name, default, _) in hello_world::config::VARIABLES {
+    for (name, default) in hello_world::internals::variables() {
         let row = r
             .stdout
             .lines()

@@ -21,7 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use hello_world::service::{App, Handler};
+use hello_world::{App, Handler};
 use hello_world::{AppState, Config, DrainCause, Outcome};
 
 /// Runs a test body with a deadline; a hang panics with the test's own message.

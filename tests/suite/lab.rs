@@ -106,6 +106,15 @@ fn metrics(addr: SocketAddr) -> HashMap<String, f64> {
     let r = get(addr, "/metrics");
     assert_eq!(r.status, 200);
     let text = String::from_utf8(r.body).unwrap();
+    // The parser skips lines it cannot read; every line must be one it reads.
+    for line in text.lines() {
+        let info = prometheus_parse::LineInfo::parse(line);
+        let unread = matches!(
+            info,
+            prometheus_parse::LineInfo::Ignored | prometheus_parse::LineInfo::Empty
+        );
+        assert!(!unread, "unparseable metrics line: {line:?}");
+    }
     let lines = text.lines().map(|l| Ok(l.to_owned()));
     let scrape = prometheus_parse::Scrape::parse(lines).expect("valid exposition text");
     scrape
