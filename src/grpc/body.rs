@@ -30,7 +30,9 @@ pub struct GrpcBody(Kind);
 enum Kind {
     Unary {
         data: Option<Bytes>,
-        trailers: Option<HeaderMap>,
+        /// Boxed: a `HeaderMap` is ~100 bytes, and this body sits inside every response of
+        /// the service's body enum.
+        trailers: Option<Box<HeaderMap>>,
     },
     Watch(Box<WatchStream>),
 }
@@ -56,7 +58,7 @@ impl GrpcBody {
     pub fn unary(message: &[u8]) -> GrpcBody {
         GrpcBody(Kind::Unary {
             data: Some(frame::encode(message)),
-            trailers: Some(trailers(Code::Ok, "")),
+            trailers: Some(Box::new(trailers(Code::Ok, ""))),
         })
     }
 
@@ -151,7 +153,7 @@ impl Body for GrpcBody {
         match &mut self.get_mut().0 {
             Kind::Unary { data, trailers } => Poll::Ready(match data.take() {
                 Some(d) => Some(Ok(Frame::data(d))),
-                None => trailers.take().map(|t| Ok(Frame::trailers(t))),
+                None => trailers.take().map(|t| Ok(Frame::trailers(*t))),
             }),
             Kind::Watch(w) => w.poll_next(cx).map(|f| f.map(Ok)),
         }

@@ -182,7 +182,10 @@ async fn unknown_paths_share_one_route_label() {
             .collect();
         for sample in &s.samples {
             if let Some(route) = sample.labels.get("route") {
-                assert!(templates.iter().any(|t| t == route), "unbounded label {route:?}");
+                assert!(
+                    templates.iter().any(|t| t == route),
+                    "unbounded label {route:?}"
+                );
             }
         }
         assert_eq!(
