@@ -1080,7 +1080,7 @@ fn bad_values_are_rejected_with_a_message_naming_them() {
         ),
         (
             &["-f", "values-prod.yaml"],
-            "adminToken.required is true: set adminToken.existingSecret",
+            "existingSecret", // the schema names it (Helm 4: `/adminToken/existingSecret`, Helm 3: `adminToken.existingSecret`)
         ),
         (
             &["--set", "httpRoute.enabled=true"],

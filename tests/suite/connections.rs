@@ -1,8 +1,6 @@
-//! Defects fixed in the redesign, each pinned against the real binary: answers after which
-//! the server closes say `Connection: close` (checked with Python's keep-alive
-//! `http.client`), and the send timeout cuts a client that stops reading.
-//!
-//! Standalone on purpose (its own small helpers) until the test crates are consolidated.
+//! When the server ends a connection itself, against the real binary: answers after which the
+//! server closes say `Connection: close` (checked with Python's keep-alive `http.client`), and
+//! the send timeout cuts a client that stops reading.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -17,7 +15,7 @@ struct Server {
 
 impl Server {
     fn start(env: &[(&str, &str)]) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hello-world"));
+        let mut cmd = Command::new(crate::BIN);
         cmd.env_clear()
             .env("HOST", "127.0.0.1")
             .env("PORT", "0")
