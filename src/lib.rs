@@ -14,6 +14,9 @@
 //! - [`signal`]: SIGTERM/SIGINT handlers; the second signal exits from the handler.
 //! - [`healthcheck`]: the tiny HTTP client behind `hello-world healthcheck`.
 //! - [`watch`]: `hello-world watch URL`, the rollout watcher (and the drain bench's load engine).
+//! - `grpc`: `grpc.health.v1.Health` by hand (protobuf, framing, trailers, `Watch`).
+//! - `lab`: the Part 3 experiments' state (liveness, faults, stress, crash, start-up).
+//! - `sysinfo`: process metrics from /proc/self and container metrics from the cgroup.
 //!
 //! Dependencies point one way: `server → http → {metrics, lifecycle, config} → log`.
 #![forbid(unsafe_code)]
@@ -21,9 +24,11 @@
 
 pub mod cli;
 pub(crate) mod config;
+pub(crate) mod grpc;
 pub mod healthcheck;
 pub(crate) mod http;
 pub mod json;
+pub(crate) mod lab;
 pub(crate) mod lifecycle;
 pub mod log;
 pub(crate) mod metrics;
@@ -31,6 +36,7 @@ pub mod run;
 pub(crate) mod server;
 pub mod signal;
 pub mod watch;
+pub(crate) mod sysinfo;
 
 pub use config::{Config, ConfigError, Limits};
 pub use http::{App, AppState, Body, Handler, Reply, Route};

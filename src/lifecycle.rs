@@ -4,7 +4,7 @@
 //!
 //! # Invariants
 //! - The phase only moves forward — `starting → ready → draining → closing → exited` — and
-//!   readiness is `phase == ready && toggle`. Once a drain has begun nothing (in particular
+//!   readiness is `phase == ready && toggle && warm` (`warm`: `READY_DELAY_SECONDS` passed). Once a drain has begun nothing (in particular
 //!   `POST /admin/toggle-ready`) makes `/health/ready` answer 200 again (`docs/drain.md` R5).
 //! - The phase lives twice: an `AtomicU8` the request path reads on every response (one relaxed
 //!   load to decide on `Connection: close`) and a `watch` channel that wakes every connection
@@ -103,20 +103,34 @@ pub struct Lifecycle {
     toggle: AtomicBool,
     /// When and why the announce phase began (first cause wins; later ones are no-ops).
     drain_started: Mutex<Option<(Instant, DrainCause)>>,
+    /// `READY_DELAY_SECONDS` has passed (true from the start without a delay).
+    warm: AtomicBool,
 }
 
 impl Default for Lifecycle {
     fn default() -> Self {
-        Lifecycle {
-            phase: AtomicU8::new(Phase::Starting as u8),
-            phase_tx: watch::Sender::new(Phase::Starting),
-            toggle: AtomicBool::new(true),
-            drain_started: Mutex::new(None),
-        }
+        Lifecycle::new(true, true)
     }
 }
 
 impl Lifecycle {
+    /// `toggle`: the readiness toggle at start (`START_READY`); `warm`: false while a
+    /// `READY_DELAY_SECONDS` is to pass after the listener is up.
+    pub fn new(toggle: bool, warm: bool) -> Lifecycle {
+        Lifecycle {
+            phase: AtomicU8::new(Phase::Starting as u8),
+            phase_tx: watch::Sender::new(Phase::Starting),
+            toggle: AtomicBool::new(toggle),
+            drain_started: Mutex::new(None),
+            warm: AtomicBool::new(warm),
+        }
+    }
+
+    /// The start-up delay is over: readiness follows the phase and the toggle from now on.
+    pub fn warm_up(&self) {
+        self.warm.store(true, Ordering::Relaxed);
+    }
+
     pub fn phase(&self) -> Phase {
         Phase::from_u8(self.phase.load(Ordering::Relaxed))
     }
@@ -143,7 +157,9 @@ impl Lifecycle {
 
     /// `/health/ready`: ready only while serving normally and not toggled off.
     pub fn is_ready(&self) -> bool {
-        self.phase() == Phase::Ready && self.toggle.load(Ordering::Relaxed)
+        self.phase() == Phase::Ready
+            && self.toggle.load(Ordering::Relaxed)
+            && self.warm.load(Ordering::Relaxed)
     }
 
     /// True from the first drain cause on.
@@ -259,6 +275,22 @@ mod tests {
         assert_eq!(s.phase(), Phase::Closing);
         assert!(rx.has_changed().unwrap());
         assert_eq!(*rx.borrow_and_update(), Phase::Closing);
+    }
+
+    /// START_READY=false starts with the toggle off; READY_DELAY_SECONDS holds readiness
+    /// until `warm_up`, whatever the toggle says.
+    #[test]
+    fn start_up_holds_readiness_back() {
+        let s = Lifecycle::new(false, true);
+        s.advance(Phase::Ready);
+        assert!(!s.is_ready());
+        assert_eq!(s.toggle_ready(), Some(true));
+        assert!(s.is_ready());
+        let s = Lifecycle::new(true, false);
+        s.advance(Phase::Ready);
+        assert!(!s.is_ready());
+        s.warm_up();
+        assert!(s.is_ready());
     }
 
     /// Racing `advance` calls leave the atomic and the watch channel at the same, highest

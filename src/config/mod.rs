@@ -36,6 +36,8 @@ pub struct Config {
     pub admin_token: Option<String>,
     pub prestop_endpoint: bool,
     pub limits: Limits,
+    /// The Part 3 experiments' variables.
+    pub lab: crate::lab::Settings,
 }
 
 /// Resource limits that protect the server from slow and hostile clients.
@@ -127,6 +129,10 @@ impl Config {
             let given = get(vars::DRAIN_DELAY).unwrap_or_default();
             return Err(error(vars::DRAIN_DELAY, &given, allowed, &get));
         }
+        if let Err((var, allowed)) = crate::lab::check(&c.lab) {
+            let given = get(var).unwrap_or_default();
+            return Err(error(var, &given, allowed, &get));
+        }
         Ok(c)
     }
 
@@ -151,6 +157,7 @@ impl Config {
             drain_timeout: Duration::ZERO,
             admin_token: None,
             prestop_endpoint: false,
+            lab: crate::lab::Settings::default(),
             limits: Limits {
                 header_read_timeout: Duration::ZERO,
                 first_byte_timeout: Duration::ZERO,

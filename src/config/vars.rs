@@ -5,6 +5,7 @@
 
 use super::rules::{boolean, int, optional, seconds, text};
 use super::Config;
+use crate::lab::params;
 
 /// A variable's default as `--help` and the docs show it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +38,9 @@ impl Var {
 pub(crate) const POD_NAME: &str = "POD_NAME";
 pub(crate) const DRAIN_DELAY: &str = "DRAIN_DELAY_SECONDS";
 pub(crate) const DRAIN_TIMEOUT: &str = "DRAIN_TIMEOUT_SECONDS";
+pub(crate) const EXPERIMENTS: &str = "EXPERIMENTS";
+pub(crate) const FAULT_ERROR_RATE: &str = "FAULT_ERROR_RATE";
+pub(crate) const FAULT_DELAY_SECONDS: &str = "FAULT_DELAY_SECONDS";
 /// Its value is never echoed back, not even a bad one.
 pub(crate) const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
 
@@ -118,4 +122,23 @@ pub(crate) const VARIABLES: &[Var] = &[
     Var { name: "H2_MAX_CONCURRENT_STREAMS", default: Value("100"),
         help: "HTTP/2 concurrent streams per connection",
         parse: |c, v| { c.limits.h2_max_streams = int(v, 1, 10_000)? as u32; Ok(()) } },
+    // The Part 3 lab (docs/experiments.md).
+    Var { name: EXPERIMENTS, default: Value("true"),
+        help: "true|false: serve the experiment routes (/admin/toggle-live, crash, fault, stress/*)",
+        parse: |c, v| { c.lab.enabled = boolean(v)?; Ok(()) } },
+    Var { name: "START_READY", default: Value("true"),
+        help: "true|false: false starts with readiness off until POST /admin/toggle-ready",
+        parse: |c, v| { c.lab.start_ready = boolean(v)?; Ok(()) } },
+    Var { name: "READY_DELAY_SECONDS", default: Value("0"),
+        help: "seconds readiness stays 503 after the listener is up, 0-3600",
+        parse: |c, v| { c.lab.ready_delay = params::ready_delay(v)?; Ok(()) } },
+    Var { name: FAULT_ERROR_RATE, default: Value("0"),
+        help: "share of application requests answered 500, 0-1 (needs EXPERIMENTS)",
+        parse: |c, v| { c.lab.error_rate = params::error_rate(v)?; Ok(()) } },
+    Var { name: FAULT_DELAY_SECONDS, default: Value("0"),
+        help: "latency added to application requests: X or X-Y seconds, at most 60 (needs EXPERIMENTS)",
+        parse: |c, v| { c.lab.delay = params::fault_delay(v)?; Ok(()) } },
+    Var { name: "STRESS_MAX_MIB", default: Value("4096"),
+        help: "most MiB POST /admin/stress/memory may hold, 0-1048576",
+        parse: |c, v| { c.lab.stress_max_mib = params::stress_max_mib(v)?; Ok(()) } },
 ];

@@ -66,8 +66,13 @@ pub(crate) fn root(app: &App, _: &Uri) -> Response<Body> {
     json_bytes(StatusCode::OK, app.canned.root.clone())
 }
 
-pub(crate) fn live(_: &App, _: &Uri) -> Response<Body> {
-    json_static(StatusCode::OK, r#"{"status":"ok"}"#)
+/// 200 unless liveness was toggled off (`POST /admin/toggle-live`): then 503.
+pub(crate) fn live(app: &App, _: &Uri) -> Response<Body> {
+    if app.state.lab.is_live() {
+        json_static(StatusCode::OK, r#"{"status":"ok"}"#)
+    } else {
+        json_static(StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"not alive"}"#)
+    }
 }
 
 pub(crate) fn ready(app: &App, _: &Uri) -> Response<Body> {
@@ -107,8 +112,15 @@ pub(crate) fn toggle_ready(app: &App, _: &Uri) -> Response<Body> {
     }
 }
 
+/// The canned object with the experiments' state (which changes) in place of its `}`.
 pub(crate) fn info(app: &App, _: &Uri) -> Response<Body> {
-    json_bytes(StatusCode::OK, app.canned.info.clone())
+    let canned = &app.canned.info;
+    let mut body = String::with_capacity(canned.len() + 160);
+    body.push_str(std::str::from_utf8(&canned[..canned.len() - 1]).expect("rendered as text"));
+    body.push_str(",\"experiments\":");
+    body.push_str(&crate::lab::answers::info(&app.state.lab));
+    body.push('}');
+    json_string(StatusCode::OK, body)
 }
 
 pub(crate) fn metrics(app: &App, _: &Uri) -> Response<Body> {
@@ -117,6 +129,8 @@ pub(crate) fn metrics(app: &App, _: &Uri) -> Response<Body> {
         phase: s.phase(),
         ready: s.is_ready(),
         log_dropped: crate::log::dropped_total(),
+        system: crate::sysinfo::collect(),
+        lab: s.lab.report(),
     });
     r::respond(
         StatusCode::OK,

@@ -5,6 +5,7 @@
 
 pub(crate) mod auth;
 pub(crate) mod handlers;
+pub(crate) mod lab;
 pub(crate) mod observe;
 pub(crate) mod query;
 pub(crate) mod reject;
@@ -28,8 +29,63 @@ pub use routes::Route;
 use routes::{Answer, RouteDef};
 pub use state::AppState;
 
-/// Every response body: one buffer, its size known (hyper writes `content-length` from it).
-pub type Body = Full<Bytes>;
+/// Every response body: one buffer with its size known (hyper writes `content-length` from
+/// it) — nearly every route — or a gRPC body with trailers and the `Watch` stream. An enum,
+/// not a boxed body: the common path allocates nothing for it.
+pub enum Body {
+    Full(Full<Bytes>),
+    Grpc(crate::grpc::GrpcBody),
+}
+
+impl Body {
+    pub fn new(bytes: Bytes) -> Body {
+        Body::Full(Full::new(bytes))
+    }
+}
+
+impl Default for Body {
+    fn default() -> Body {
+        Body::Full(Full::default())
+    }
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Body::Full(_) => "Body::Full",
+            Body::Grpc(_) => "Body::Grpc",
+        })
+    }
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            Body::Full(b) => Pin::new(b).poll_frame(cx),
+            Body::Grpc(b) => Pin::new(b).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Body::Full(b) => b.is_end_stream(),
+            Body::Grpc(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            Body::Full(b) => b.size_hint(),
+            Body::Grpc(b) => b.size_hint(),
+        }
+    }
+}
 
 /// What a handler returns: an answer already made (most routes: no allocation, no state
 /// machine), or a boxed future for what waits (`/slow`, `/internal/prestop`, a body to read).
@@ -74,6 +130,11 @@ impl App {
     /// token (401); then a body, if any, is read (bounded) and discarded, and the handler runs.
     pub fn handle(&self, route: Route, req: Request<Incoming>) -> Reply {
         let Some(def) = route.def().filter(|d| (d.enabled)(&self.state.config)) else {
+            if route == Route::UNMATCHED && crate::grpc::precheck(&req).is_ok() {
+                // A gRPC client calling a method we do not serve expects a gRPC status.
+                let rsp = crate::grpc::unimplemented(req.uri().path()).map(Body::Grpc);
+                return unread(rsp, &req);
+            }
             return unread(responses::not_found(), &req);
         };
         let limits = &self.state.config.limits;
@@ -97,12 +158,30 @@ impl App {
                 return unread(rsp, &req);
             }
         }
+        if def.faults {
+            // One relaxed load when no fault is configured or switched on.
+            if let Some(fault) = self.state.lab.fault() {
+                // An error answers without running the route (no side effect, no log line).
+                let inner = (!fault.error).then(|| self.route(def, req, limit));
+                return lab::faulted(fault, inner);
+            }
+        }
+        self.route(def, req, limit)
+    }
+
+    /// The rest of [`App::handle`]: the body (read and discarded, or given to the routes
+    /// that take the whole request), then the handler.
+    fn route(&self, def: &'static RouteDef, req: Request<Incoming>, limit: u64) -> Reply {
+        if let Answer::Request(f) = def.answer {
+            return Reply::Later(f(self.clone(), req));
+        }
         if !req.body().is_end_stream() {
             return self.read_body_then(def, req, limit);
         }
         match def.answer {
             Answer::Now(f) => Reply::Now(Some(f(self, req.uri()))),
             Answer::Waits(f) => Reply::Later(f(self.clone(), req.into_parts().0.uri)),
+            Answer::Request(_) => unreachable!("answered above"),
         }
     }
 
@@ -126,6 +205,7 @@ impl App {
                 (Some(rsp), _) => rsp,
                 (None, Answer::Now(f)) => f(&app, &parts.uri),
                 (None, Answer::Waits(f)) => f(app, parts.uri).await,
+                (None, Answer::Request(_)) => unreachable!("given the body instead"),
             }
         }) as BoxFuture)
     }

@@ -17,6 +17,9 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 
 use super::request_id::{self, X_REQUEST_ID};
+
+/// Names the pod that answered (POD_NAME), on every response.
+const X_SERVED_BY: header::HeaderName = header::HeaderName::from_static("x-served-by");
 use super::routes;
 use super::state::AppState;
 use super::{responses, Body, Handler, Reply};
@@ -102,7 +105,15 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
         });
         // Timers cost a little per request; only routes that can wait get one.
         let has_body = !req.body().is_end_stream();
-        let can_wait = has_body || route.def().is_some_and(|d| d.waits());
+        let def = route.def();
+        let can_wait =
+            has_body || def.is_some_and(|d| d.waits() || (d.faults && state.lab.may_delay()));
+        let mut req = req;
+        if def.is_some_and(|d| matches!(d.answer, routes::Answer::Request(_))) {
+            // `/echo` shows the peer; the other whole-request routes ignore it.
+            let peer: Arc<str> = Arc::from(&*self.conn.peer);
+            req.extensions_mut().insert(super::lab::Peer(peer));
+        }
         let timeout = state.config.limits.request_timeout;
         // A handler may also panic while building its future; that panic is re-raised inside
         // the future so that it becomes the same 500 (and is not reported twice by the hook).
@@ -155,13 +166,17 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
             if let Some(id) = &id {
                 rsp.headers_mut().insert(X_REQUEST_ID, id.clone());
             }
+            rsp.headers_mut()
+                .insert(X_SERVED_BY, state.served_by.clone());
             let took = start.elapsed();
             let status = rsp.status();
             state
                 .metrics
                 .record(route.index(), method, status.as_u16(), took);
             if let Some(info) = info {
-                access_log(&info, status, took, body_len(&rsp), &conn.peer, id.as_ref());
+                let fault = rsp.extensions().get::<super::lab::FaultMark>().map(|m| m.0);
+                let bytes = body_len(&rsp);
+                access_log(&info, status, took, bytes, &conn.peer, id.as_ref(), fault);
             }
             drop(guard);
             Ok(rsp)
@@ -180,6 +195,7 @@ fn access_log(
     bytes: u64,
     peer: &str,
     id: Option<&HeaderValue>,
+    fault: Option<&'static str>,
 ) {
     let version = match info.version {
         Version::HTTP_10 => "HTTP/1.0",
@@ -190,17 +206,45 @@ fn access_log(
         .uri
         .path_and_query()
         .map_or_else(|| info.uri.path(), |pq| pq.as_str());
+    let bytes = if info.method == Method::HEAD {
+        0
+    } else {
+        bytes
+    };
+    if let Some(fault) = fault {
+        // The rare faulted request goes through the general writer: the same record plus
+        // the `fault` field (`error`, `delay`, `delay+error`).
+        let message = format!("{} {target} {version} {}", info.method, status.as_u16());
+        let user_agent = info.user_agent.as_ref().map_or(&b""[..], |v| v.as_bytes());
+        let fields = [
+            ("event", log::Value::Str("request")),
+            ("method", log::Value::Str(info.method.as_str())),
+            ("path", log::Value::Str(target)),
+            ("status", log::Value::U64(u64::from(status.as_u16()))),
+            (
+                "duration_ms",
+                log::Value::Micros(took.as_micros().min(u128::from(u64::MAX)) as u64),
+            ),
+            ("bytes", log::Value::U64(bytes)),
+            ("remote_addr", log::Value::Str(peer)),
+            ("user_agent", log::Value::Bytes(user_agent)),
+            (
+                "request_id",
+                log::Value::Bytes(id.map_or(b"", |v| v.as_bytes())),
+            ),
+            ("protocol", log::Value::Str(version)),
+            ("fault", log::Value::Str(fault)),
+        ];
+        log::log(Level::Info, "access", &message, &fields);
+        return;
+    }
     log::log_access(&log::Access {
         method: info.method.as_str(),
         target,
         version,
         status: status.as_u16(),
         duration_us: took.as_micros().min(u128::from(u64::MAX)) as u64,
-        bytes: if info.method == Method::HEAD {
-            0
-        } else {
-            bytes
-        },
+        bytes,
         remote_addr: peer,
         user_agent: info.user_agent.as_ref().map_or(b"", |v| v.as_bytes()),
         request_id: id.map_or(b"", |v| v.as_bytes()),

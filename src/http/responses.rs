@@ -13,7 +13,9 @@ use crate::json::Obj;
 /// Every status the request path produces (the handlers, these responses, and the answers
 /// hyper writes by itself that `reject` rewrites): the `status` label values of
 /// `http_requests_total`. A test builds every named response and checks it is listed.
-pub(crate) const STATUSES: &[u16] = &[200, 400, 401, 404, 405, 409, 413, 414, 422, 431, 500, 503];
+pub(crate) const STATUSES: &[u16] = &[
+    200, 202, 400, 401, 404, 405, 409, 413, 414, 415, 422, 431, 500, 503,
+];
 
 /// The body of every 431, HTTP/1 (rewritten by `reject`) and HTTP/2 (`too_many_headers`).
 pub(crate) const HEAD_TOO_LARGE: &str = r#"{"detail":"Request Header Fields Too Large"}"#;
@@ -148,8 +150,10 @@ mod tests {
         .iter()
         .map(|r| r.status().as_u16())
         .collect();
-        // The handlers: 200 (every route), 409 (toggle while draining), 503 (readiness).
-        produced.extend([200, 409, 503]);
+        // The handlers: 200 (every route), 409 (toggle while draining; a CPU stress run
+        // going), 503 (readiness, liveness off); the lab's: 202 (crash, stress), 415 (gRPC
+        // without its content-type). `/status/{code}`'s other codes count as `other`.
+        produced.extend([200, 202, 409, 415, 503]);
         produced.extend(super::super::reject::REJECTED_STATUSES);
         produced.sort_unstable();
         produced.dedup();

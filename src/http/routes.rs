@@ -10,7 +10,11 @@
 
 use hyper::{Method, Uri};
 
+use hyper::body::Incoming;
+use hyper::Request;
+
 use super::handlers::{self as h, BoxFuture};
+use super::lab;
 use super::{App, Body};
 use crate::config::Config;
 
@@ -20,6 +24,9 @@ pub(crate) enum Answer {
     Now(fn(&App, &Uri) -> hyper::Response<Body>),
     /// After waiting (a timer, the drain): a boxed future, bounded by `REQUEST_TIMEOUT_SECONDS`.
     Waits(fn(App, Uri) -> BoxFuture),
+    /// With the whole request (method, headers, body stream): `/echo`, gRPC, the experiments
+    /// with two methods. Bounded by `REQUEST_TIMEOUT_SECONDS` like `Waits`.
+    Request(fn(App, Request<Incoming>) -> BoxFuture),
 }
 
 /// One route.
@@ -31,17 +38,20 @@ pub(crate) struct RouteDef {
     pub admin: bool,
     /// Whether the route exists with this configuration (404 otherwise, before anything else).
     pub enabled: fn(&Config) -> bool,
+    /// An application route: injected faults (`/admin/fault`, `FAULT_*`) hit it. Probes,
+    /// metrics, docs, admin and gRPC health never are.
+    pub faults: bool,
     pub answer: Answer,
 }
 
 impl RouteDef {
     /// Whether the route waits (and so runs under the request timeout).
     pub fn waits(&self) -> bool {
-        matches!(self.answer, Answer::Waits(_))
+        matches!(self.answer, Answer::Waits(_) | Answer::Request(_))
     }
 }
 
-use Answer::{Now, Waits};
+use Answer::{Now, Request as Whole, Waits};
 
 /// The liveness path, also the default target of `hello-world healthcheck`.
 pub(crate) const LIVENESS: &str = "/health/live";
@@ -49,18 +59,29 @@ pub(crate) const LIVENESS: &str = "/health/live";
 /// Every route. Order matters only for templates with `{…}` segments: the first match wins.
 #[rustfmt::skip]
 pub(crate) static ROUTES: &[RouteDef] = &[
-    RouteDef { path: "/", methods: Methods::GET, admin: false, enabled: always, answer: Now(h::root) },
-    RouteDef { path: LIVENESS, methods: Methods::GET, admin: false, enabled: always, answer: Now(h::live) },
-    RouteDef { path: "/health/ready", methods: Methods::GET, admin: false, enabled: always, answer: Now(h::ready) },
-    RouteDef { path: "/admin/toggle-ready", methods: Methods::POST, admin: true, enabled: always, answer: Now(h::toggle_ready) },
-    RouteDef { path: "/slow", methods: Methods::GET, admin: false, enabled: always, answer: Waits(h::slow) },
-    RouteDef { path: "/info", methods: Methods::GET, admin: false, enabled: always, answer: Now(h::info) },
-    RouteDef { path: "/metrics", methods: Methods::GET, admin: false, enabled: always, answer: Now(h::metrics) },
-    RouteDef { path: "/openapi.json", methods: Methods::GET, admin: false, enabled: always, answer: Now(h::openapi) },
-    RouteDef { path: "/docs", methods: Methods::GET, admin: false, enabled: always, answer: Now(h::docs) },
-    RouteDef { path: "/internal/prestop", methods: Methods::GET, admin: true, enabled: |c| c.prestop_endpoint, answer: Waits(h::prestop) },
+    RouteDef { path: "/", methods: Methods::GET, admin: false, enabled: always, faults: true, answer: Now(h::root) },
+    RouteDef { path: "/health/live", methods: Methods::GET, admin: false, enabled: always, faults: false, answer: Now(h::live) },
+    RouteDef { path: "/health/ready", methods: Methods::GET, admin: false, enabled: always, faults: false, answer: Now(h::ready) },
+    RouteDef { path: "/admin/toggle-ready", methods: Methods::POST, admin: true, enabled: always, faults: false, answer: Now(h::toggle_ready) },
+    RouteDef { path: "/slow", methods: Methods::GET, admin: false, enabled: always, faults: true, answer: Waits(h::slow) },
+    RouteDef { path: "/info", methods: Methods::GET, admin: false, enabled: always, faults: true, answer: Now(h::info) },
+    RouteDef { path: "/metrics", methods: Methods::GET, admin: false, enabled: always, faults: false, answer: Now(h::metrics) },
+    RouteDef { path: "/openapi.json", methods: Methods::GET, admin: false, enabled: always, faults: false, answer: Now(h::openapi) },
+    RouteDef { path: "/docs", methods: Methods::GET, admin: false, enabled: always, faults: false, answer: Now(h::docs) },
+    RouteDef { path: "/internal/prestop", methods: Methods::GET, admin: true, enabled: |c| c.prestop_endpoint, faults: false, answer: Waits(h::prestop) },
+    // The Part 3 lab (docs/experiments.md): read-only test routes, always on ...
+    RouteDef { path: "/status/{code}", methods: Methods::GET, admin: false, enabled: always, faults: true, answer: Now(lab::status) },
+    RouteDef { path: "/echo", methods: Methods::ECHO, admin: false, enabled: always, faults: true, answer: Whole(lab::echo) },
+    // ... the experiments, behind the token and EXPERIMENTS ...
+    RouteDef { path: "/admin/toggle-live", methods: Methods::POST, admin: true, enabled: experiments, faults: false, answer: Now(lab::toggle_live) },
+    RouteDef { path: "/admin/crash", methods: Methods::POST, admin: true, enabled: experiments, faults: false, answer: Now(lab::crash) },
+    RouteDef { path: "/admin/fault", methods: Methods::GET_POST, admin: true, enabled: experiments, faults: false, answer: Whole(lab::fault) },
+    RouteDef { path: "/admin/stress/cpu", methods: Methods::POST, admin: true, enabled: experiments, faults: false, answer: Now(lab::stress_cpu) },
+    RouteDef { path: "/admin/stress/memory", methods: Methods::POST_DELETE, admin: true, enabled: experiments, faults: false, answer: Whole(lab::stress_memory) },
+    // ... and gRPC health on the h2c path.
+    RouteDef { path: crate::grpc::CHECK_PATH, methods: Methods::POST, admin: false, enabled: always, faults: false, answer: Whole(lab::grpc_check) },
+    RouteDef { path: crate::grpc::WATCH_PATH, methods: Methods::POST, admin: false, enabled: always, faults: false, answer: Whole(lab::grpc_watch) },
 ];
-
 /// The routes that take the admin token and exist with `config`.
 pub(crate) fn admin_paths(config: &Config) -> Vec<&'static str> {
     let admin = ROUTES.iter().filter(|r| r.admin && (r.enabled)(config));
@@ -69,6 +90,10 @@ pub(crate) fn admin_paths(config: &Config) -> Vec<&'static str> {
 
 fn always(_: &Config) -> bool {
     true
+}
+
+fn experiments(c: &Config) -> bool {
+    c.lab.enabled
 }
 
 /// Request methods as a bounded metrics label: the common ones by name, the rest as `OTHER`.
@@ -97,9 +122,14 @@ impl Methods {
     /// GET, and HEAD with it (answered like GET, without the body).
     pub const GET: Methods = Methods(0b11);
     pub const POST: Methods = Methods(0b100);
-    /// Every method, unusual ones (`OTHER`) included (for a route such as an echo).
+    /// GET (and HEAD) and POST: a state shown and changed at one path.
+    pub const GET_POST: Methods = Methods(0b111);
+    pub const POST_DELETE: Methods = Methods(0b1_0100);
+    /// Every method, unusual ones (`OTHER`) included.
     #[allow(dead_code)]
     pub const ANY: Methods = Methods(0xff);
+    /// `/echo`: GET (and HEAD), POST, PUT, DELETE, PATCH.
+    pub const ECHO: Methods = Methods(0b11_1111);
 
     pub fn accepts(self, m: &Method) -> bool {
         self.0 & (1 << method_index(m)) != 0

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use hyper::header::HeaderValue;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -20,19 +21,28 @@ pub struct AppState {
     pub config: Config,
     pub metrics: Metrics,
     lifecycle: Lifecycle,
+    /// The experiments' state; its channel also wakes the gRPC `Watch` streams on every
+    /// change of readiness, liveness or phase (the wrappers below bump it).
+    pub lab: crate::lab::Lab,
+    /// `x-served-by` (POD_NAME), built once for every response.
+    pub served_by: HeaderValue,
 }
 
 impl AppState {
     pub fn new(config: Config) -> Arc<AppState> {
         let labels = Labels {
-            routes: routes::Route::all().map(routes::Route::template).collect(),
+            routes: routes::Route::all().map(route_label).collect(),
             methods: &routes::METHODS,
             statuses: responses::STATUSES,
         };
+        let lab = &config.lab;
         Arc::new(AppState {
             metrics: Metrics::new(&config.app_version, labels),
+            lifecycle: Lifecycle::new(lab.start_ready, lab.ready_delay.is_zero()),
+            lab: crate::lab::Lab::new(lab.clone()),
+            served_by: HeaderValue::from_str(&config.pod_name)
+                .unwrap_or(HeaderValue::from_static("unknown")),
             config,
-            lifecycle: Lifecycle::default(),
         })
     }
 
@@ -47,7 +57,15 @@ impl AppState {
 
     /// Moves to `to` if that is forward; returns whether the phase changed.
     pub fn advance(&self, to: Phase) -> bool {
-        self.lifecycle.advance(to)
+        let moved = self.lifecycle.advance(to);
+        self.lab.bump();
+        moved
+    }
+
+    /// `READY_DELAY_SECONDS` has passed since the listener came up.
+    pub fn warm_up(&self) {
+        self.lifecycle.warm_up();
+        self.lab.bump();
     }
 
     /// `/health/ready`: ready only while serving normally and not toggled off.
@@ -62,7 +80,9 @@ impl AppState {
 
     /// Flips the admin toggle. `None` while draining: readiness stays off for good (R5).
     pub fn toggle_ready(&self) -> Option<bool> {
-        self.lifecycle.toggle_ready()
+        let now = self.lifecycle.toggle_ready();
+        self.lab.bump();
+        now
     }
 
     /// Begins the announce phase for `cause` (idempotent) and logs it once; a later, different
@@ -70,6 +90,8 @@ impl AppState {
     /// hook may have done before the signal.
     pub fn begin_drain(&self, cause: DrainCause) -> Instant {
         let d = self.lifecycle.begin_drain(cause);
+        // NOT_SERVING from the first signal on, for gRPC `Watch` streams too.
+        self.lab.bump();
         let m = &self.metrics;
         if d.fresh {
             let msg = match cause {
@@ -94,6 +116,33 @@ impl AppState {
         }
         d.at
     }
+}
+
+impl crate::grpc::Health for AppState {
+    fn ready(&self) -> bool {
+        self.is_ready()
+    }
+    fn live(&self) -> bool {
+        self.lab.is_live()
+    }
+    fn closing(&self) -> bool {
+        self.phase() >= Phase::Closing
+    }
+    fn changes(&self) -> watch::Receiver<()> {
+        self.lab.subscribe()
+    }
+}
+
+/// A route's `route` label: its template, a `{name}` segment written `:name`. Prometheus
+/// takes any label value, but common parsers (prometheus-parse among them) end the label set
+/// at the first `}`, so a label is kept free of braces. Built once, at start-up.
+fn route_label(r: routes::Route) -> &'static str {
+    let t = r.template();
+    if !t.contains('{') {
+        return t;
+    }
+    let label = t.replace('{', ":").replace('}', "");
+    Box::leak(label.into_boxed_str())
 }
 
 pub(crate) fn ms(d: std::time::Duration) -> u64 {

@@ -6,13 +6,18 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use super::{Metrics, BUCKETS};
+use crate::lab::Report;
 use crate::lifecycle::Phase;
+use crate::sysinfo::{Metric as Sys, Sample};
 
 /// Values the metrics module reads from elsewhere at scrape time.
 pub(crate) struct Snapshot {
     pub phase: Phase,
     pub ready: bool,
     pub log_dropped: u64,
+    /// `/proc/self` and the cgroup, read for this scrape (what could not be read is absent).
+    pub system: Vec<Sample>,
+    pub lab: Report,
 }
 
 #[derive(Clone, Copy)]
@@ -86,7 +91,74 @@ const DESCRIPTORS: &[Desc] = &[
     Desc { name: "process_start_time_seconds", kind: Kind::Gauge,
         help: "Start time of the process since the Unix epoch, in seconds.",
         samples: |m, _, n, o| { let _ = writeln!(o, "{n} {:.3}", m.start_time); } },
+    // What the OS says, read at scrape time (`sysinfo`); a value it could not read has no sample.
+    Desc { name: "process_cpu_seconds_total", kind: Kind::Counter,
+        help: "User and system CPU time spent, in seconds (/proc/self/stat utime+stime).",
+        samples: |_, s, n, o| system(s, Sys::ProcessCpuSeconds, n, o) },
+    Desc { name: "process_resident_memory_bytes", kind: Kind::Gauge,
+        help: "Resident memory size in bytes (/proc/self/status VmRSS).",
+        samples: |_, s, n, o| system(s, Sys::ProcessResidentMemory, n, o) },
+    Desc { name: "process_virtual_memory_bytes", kind: Kind::Gauge,
+        help: "Virtual memory size in bytes (/proc/self/status VmSize).",
+        samples: |_, s, n, o| system(s, Sys::ProcessVirtualMemory, n, o) },
+    Desc { name: "process_open_fds", kind: Kind::Gauge,
+        help: "Open file descriptors (entries of /proc/self/fd).",
+        samples: |_, s, n, o| system(s, Sys::ProcessOpenFds, n, o) },
+    Desc { name: "process_max_fds", kind: Kind::Gauge,
+        help: "Soft limit on open file descriptors (/proc/self/limits).",
+        samples: |_, s, n, o| system(s, Sys::ProcessMaxFds, n, o) },
+    Desc { name: "process_threads", kind: Kind::Gauge,
+        help: "OS threads of the process (/proc/self/status Threads).",
+        samples: |_, s, n, o| system(s, Sys::ProcessThreads, n, o) },
+    Desc { name: "container_cpu_throttled_seconds_total", kind: Kind::Counter,
+        help: "Time the cgroup's CPU quota held its tasks back, in seconds (cgroup cpu.stat throttled_usec, v1 throttled_time).",
+        samples: |_, s, n, o| system(s, Sys::ContainerCpuThrottledSeconds, n, o) },
+    Desc { name: "container_cpu_throttled_periods_total", kind: Kind::Counter,
+        help: "CFS periods in which the cgroup hit its CPU quota (cgroup cpu.stat nr_throttled).",
+        samples: |_, s, n, o| system(s, Sys::ContainerCpuThrottledPeriods, n, o) },
+    Desc { name: "container_cpu_periods_total", kind: Kind::Counter,
+        help: "CFS periods in which the cgroup was runnable (cgroup cpu.stat nr_periods).",
+        samples: |_, s, n, o| system(s, Sys::ContainerCpuPeriods, n, o) },
+    Desc { name: "container_cpu_limit_cores", kind: Kind::Gauge,
+        help: "CPU limit in cores: quota / period (cgroup cpu.max, v1 cpu.cfs_quota_us / cpu.cfs_period_us); absent when unlimited.",
+        samples: |_, s, n, o| system(s, Sys::ContainerCpuLimitCores, n, o) },
+    Desc { name: "container_memory_usage_bytes", kind: Kind::Gauge,
+        help: "Memory charged to the cgroup, page cache included, in bytes (cgroup memory.current, v1 memory.usage_in_bytes).",
+        samples: |_, s, n, o| system(s, Sys::ContainerMemoryUsage, n, o) },
+    Desc { name: "container_memory_limit_bytes", kind: Kind::Gauge,
+        help: "Memory limit of the cgroup in bytes (cgroup memory.max, v1 memory.limit_in_bytes); absent when unlimited.",
+        samples: |_, s, n, o| system(s, Sys::ContainerMemoryLimit, n, o) },
+    Desc { name: "container_oom_events_total", kind: Kind::Counter,
+        help: "Processes of the cgroup killed by the OOM killer (cgroup memory.events oom_kill, v1 memory.oom_control oom_kill).",
+        samples: |_, s, n, o| system(s, Sys::ContainerOomEvents, n, o) },
+    // The Part 3 experiments (`lab`).
+    Desc { name: "app_faults_injected_total", kind: Kind::Counter,
+        help: "Application requests given an injected fault (POST /admin/fault, FAULT_ERROR_RATE, FAULT_DELAY_SECONDS), by kind.",
+        samples: |_, s, n, o| {
+            for (kind, v) in s.lab.injected {
+                let _ = writeln!(o, "{n}{{kind=\"{kind}\"}} {v}");
+            }
+        } },
+    Desc { name: "app_live", kind: Kind::Gauge,
+        help: "1 while /health/live answers 200 (POST /admin/toggle-live flips it).",
+        samples: |_, s, n, o| plain(o, n, u8::from(s.lab.live)) },
+    Desc { name: "app_fault_mode_error", kind: Kind::Gauge,
+        help: "1 while POST /admin/fault?mode=error makes the application routes answer 500.",
+        samples: |_, s, n, o| plain(o, n, u8::from(s.lab.fault_error)) },
+    Desc { name: "app_stress_cpu_threads", kind: Kind::Gauge,
+        help: "Threads of POST /admin/stress/cpu still spinning.",
+        samples: |_, s, n, o| plain(o, n, s.lab.cpu_threads) },
+    Desc { name: "app_stress_memory_bytes", kind: Kind::Gauge,
+        help: "Memory held by POST /admin/stress/memory, in bytes.",
+        samples: |_, s, n, o| plain(o, n, s.lab.memory_bytes) },
 ];
+
+/// The sample of `metric`, if this scrape could read it.
+fn system(s: &Snapshot, metric: Sys, name: &str, o: &mut String) {
+    if let Some(x) = s.system.iter().find(|x| x.metric == metric) {
+        plain(o, name, x.value);
+    }
+}
 
 impl Metrics {
     /// Renders the exposition text. `snap` carries the values owned by other modules.
@@ -199,6 +271,8 @@ mod tests {
             phase: Phase::Ready,
             ready: true,
             log_dropped: 3,
+            system: Vec::new(),
+            lab: crate::lab::Lab::new(Default::default()).report(),
         }
     }
 
@@ -240,7 +314,14 @@ mod tests {
             phase: Phase::Closing,
             ready: false,
             log_dropped: 0,
+            system: vec![Sample::new(Sys::ProcessThreads, 9.0)],
+            lab: crate::lab::Lab::new(Default::default()).report(),
         });
+        assert!(t.contains("process_threads 9\n"));
+        assert!(t.contains("app_faults_injected_total{kind=\"error\"} 0\n"));
+        // A value the scrape could not read has no sample (its HELP/TYPE stay).
+        assert!(t.contains("# TYPE container_memory_limit_bytes gauge\n"));
+        assert!(!t.contains("\ncontainer_memory_limit_bytes "));
         assert!(t.contains("http_requests_in_flight 2\n"));
         assert!(t.contains("app_ready 0\n"));
         assert!(t.contains("app_shutting_down 1\n"));

@@ -81,6 +81,15 @@ where
     tokio::pin!(shutdown);
 
     state.advance(Phase::Ready);
+    let delay = state.config.lab.ready_delay;
+    if !delay.is_zero() {
+        // READY_DELAY_SECONDS counts from the listener being up.
+        let s = Arc::clone(&state);
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            s.warm_up();
+        });
+    }
     let addr = listener
         .local_addr()
         .map_or_else(|_| "?".to_owned(), |a| a.to_string());

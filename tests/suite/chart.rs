@@ -300,6 +300,27 @@ fn toggle_matrix() -> Vec<(&'static str, Vec<&'static str>)> {
             ],
         ),
         ("startup-probe", vec!["--set", "probes.startup.enabled=true"]),
+        (
+            "probes-grpc",
+            vec!["--set", "probes.type=grpc", "--set", "probes.startup.enabled=true"],
+        ),
+        (
+            "probes-grpc-kube-1.29",
+            vec!["--set", "probes.type=grpc", "--kube-version", "1.29.0"],
+        ),
+        (
+            "experiments-faults",
+            vec![
+                "--set",
+                "experiments.faultErrorRate=0.1",
+                "--set",
+                "experiments.faultDelaySeconds=0.1-0.5",
+                "--set",
+                "experiments.startReady=false",
+                "--set",
+                "experiments.readyDelaySeconds=2.5",
+            ],
+        ),
         ("autoscaling", vec!["--set", "autoscaling.enabled=true"]),
         (
             "autoscaling-memory",
@@ -607,6 +628,84 @@ fn dev_and_prod_values_follow_the_tutorial() {
         doc(&prod, "NetworkPolicy"),
         "kubernetes.io/metadata.name: ingress-nginx",
     );
+}
+
+/// `probes.type=grpc` renders Kubernetes' native gRPC probes on the container port (a number:
+/// the `grpc` handler takes no port names): liveness and startup ask for the app's `liveness`
+/// service, readiness for `""` (readiness, NOT_SERVING from the first drain signal on).
+#[test]
+fn grpc_probes_ask_the_health_service_on_the_container_port() {
+    let r = render(&[
+        "--set",
+        "probes.type=grpc",
+        "--set",
+        "probes.startup.enabled=true",
+    ]);
+    let dep = doc(&r, "Deployment");
+    assert_has(
+        dep,
+        "startupProbe:\n            grpc:\n              port: 8080\n              service: \"liveness\"\n            periodSeconds: 2",
+    );
+    assert_has(
+        dep,
+        "livenessProbe:\n            grpc:\n              port: 8080\n              service: \"liveness\"\n            initialDelaySeconds: 10",
+    );
+    assert_has(
+        dep,
+        "readinessProbe:\n            grpc:\n              port: 8080\n              service: \"\"\n            initialDelaySeconds: 5",
+    );
+    assert_lacks(dep, "httpGet:\n              path: /health");
+    let moved = render(&[
+        "--set",
+        "probes.type=grpc",
+        "--set",
+        "containerPort=9090",
+        "--set",
+        "service.targetPort=9090",
+    ]);
+    assert_has(
+        doc(&moved, "Deployment"),
+        "grpc:\n              port: 9090\n",
+    );
+}
+
+/// The experiment variables reach the ConfigMap; production turns the experiments off and
+/// then renders no fault or stress variable at all.
+#[test]
+fn experiment_values_reach_the_configmap_and_prod_turns_them_off() {
+    let cm = render(&[]);
+    let cm = doc(&cm, "ConfigMap");
+    for line in [
+        "EXPERIMENTS: \"true\"",
+        "START_READY: \"true\"",
+        "READY_DELAY_SECONDS: \"0\"",
+        "FAULT_ERROR_RATE: \"0\"",
+        "STRESS_MAX_MIB: \"4096\"",
+    ] {
+        assert_has(cm, line);
+    }
+    assert_has(cm, "FAULT_DELAY_SECONDS: \"0\"");
+    let set = render(&[
+        "--set",
+        "experiments.faultDelaySeconds=0.1-0.5",
+        "--set",
+        "experiments.startReady=false",
+        "--set",
+        "experiments.readyDelaySeconds=2.5",
+        "--set",
+        "experiments.faultErrorRate=0.25",
+    ]);
+    let cm = doc(&set, "ConfigMap");
+    assert_has(cm, "FAULT_DELAY_SECONDS: \"0.1-0.5\"");
+    assert_has(cm, "START_READY: \"false\"");
+    assert_has(cm, "READY_DELAY_SECONDS: \"2.5\"");
+    assert_has(cm, "FAULT_ERROR_RATE: \"0.25\"");
+    let prod = render(&PROD);
+    let cm = doc(&prod, "ConfigMap");
+    assert_has(cm, "EXPERIMENTS: \"false\"");
+    for var in ["FAULT_ERROR_RATE", "FAULT_DELAY_SECONDS", "STRESS_MAX_MIB"] {
+        assert_lacks(cm, var);
+    }
 }
 
 /// The tutorial runs `helm upgrade hello ./helm/hello-world -f values-dev.yaml` from the
@@ -956,7 +1055,7 @@ fn helm_test_runs_the_images_own_healthcheck() {
 /// Bad values are rejected by the chart with a message naming the value.
 #[test]
 fn bad_values_are_rejected_with_a_message_naming_them() {
-    let cases: [(&[&str], &str); 13] = [
+    let cases: [(&[&str], &str); 16] = [
         (&["--set", "replicaCount=abc"], "replicaCount"),
         (&["--set", "replicaCont=3"], "replicaCont"),
         (&["--set", "image.tagg=1"], "tagg"),
@@ -992,6 +1091,20 @@ fn bad_values_are_rejected_with_a_message_naming_them() {
                 "adminToken.existingSecret=hello-admin",
             ],
             "preStopMode=httpGet cannot be combined with an admin token",
+        ),
+        (&["--set", "probes.type=tcp"], "type"),
+        (
+            &[
+                "--set",
+                "experiments.enabled=false",
+                "--set",
+                "experiments.faultDelaySeconds=1",
+            ],
+            "need experiments.enabled=true",
+        ),
+        (
+            &["--set", "experiments.faultErrorRate=1.5"],
+            "faultErrorRate",
         ),
     ];
     for (args, needle) in cases {

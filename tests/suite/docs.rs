@@ -55,6 +55,22 @@ const CONTRACT_ROUTES: &[(&str, &str)] = &[
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
     ("GET", "/internal/prestop"),
+    // The Part 3 lab (docs/experiments.md).
+    ("GET", "/status/{code}"),
+    ("GET", "/echo"),
+    ("POST", "/echo"),
+    ("PUT", "/echo"),
+    ("PATCH", "/echo"),
+    ("DELETE", "/echo"),
+    ("POST", "/admin/toggle-live"),
+    ("POST", "/admin/crash"),
+    ("GET", "/admin/fault"),
+    ("POST", "/admin/fault"),
+    ("POST", "/admin/stress/cpu"),
+    ("POST", "/admin/stress/memory"),
+    ("DELETE", "/admin/stress/memory"),
+    ("POST", "/grpc.health.v1.Health/Check"),
+    ("POST", "/grpc.health.v1.Health/Watch"),
 ];
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -268,7 +284,13 @@ fn openapi_documents_the_contract_details() {
     .clone();
     assert_eq!(
         info["required"],
-        json!(["app_env", "app_version", "log_level", "pod_name"])
+        serde_json::json!([
+            "app_env",
+            "app_version",
+            "log_level",
+            "pod_name",
+            "experiments"
+        ])
     );
     for optional in ["pod_namespace", "node_name"] {
         assert!(

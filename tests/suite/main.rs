@@ -19,6 +19,7 @@
 //! | [`props`]       | proptest over the query parser, router and JSON escaper; the fuzz corpus replayed | — |
 //! | [`fuzz`]        | the bounded cargo-fuzz run (`fuzz/run.sh`)                             | nightly, cargo-fuzz (slow) |
 //! | [`watch`]       | `hello-world watch`: a steady run vs `/metrics`, a version switch and a SIGKILLed backend behind nginx (vs its access log), a stalling server (open loop), usage errors | nginx |
+//! | [`lab`]         | the Part 3 lab: `/status`, `/echo`, `x-served-by`, the experiments (liveness, crash, faults, stress, start-up variables), process/cgroup metrics, gRPC health with tonic through a drain, real cgroup v1 throttling and OOM kill | root + cgroup v1 for `lab::cgroup_` |
 //! | [`drain_bench`] | the quick drain-bench run: a rolling update through nginx loses nothing | nginx, helm (slow) |
 //! | [`guide`]       | the tutorial guides (`docs/ko/README.md`, `docs/tutorial.md`, `docs/arm64.md`): every helm, curl and binary example re-run, zsh quoting, file references; `Dockerfile` = `Dockerfile.distroless`, lint fails like install on prod values, NOTES, the `kubectl debug` profile | helm, helm3, curl |
 //! | [`arm64`]       | the aarch64 release binary (built with `.cargo/config.toml` alone) run under qemu: static AArch64 ELF, routes as on x86_64, healthcheck, sleep, SIGTERM drain, exit 2 | aarch64 target, qemu-user-static (slow: first build) |
@@ -43,6 +44,7 @@ mod drain_bench;
 mod fuzz;
 mod guide;
 mod image;
+mod lab;
 mod limits;
 mod logs;
 mod manifests;

@@ -15,8 +15,7 @@ use hyper::{Method, Request};
 use serde_json::{json, Value};
 
 use hello_world::AppState;
-use hello_world::Route;
-use hello_world::{App, Handler};
+use hello_world::{App, Handler, Reply, Route};
 
 use crate::inproc::{
     assert_framing, bounded, config, raw, raw_body, raw_status, req, send, Proto, TestServer,
@@ -67,7 +66,8 @@ fn route_table() -> Vec<(Method, &'static str, u16, &'static str, Option<Value>)
             200,
             json_ct,
             Some(
-                json!({"app_env": "local", "app_version": "1.0.0", "log_level": "info", "pod_name": "unknown"}),
+                json!({"app_env": "local", "app_version": "1.0.0", "log_level": "info", "pod_name": "unknown",
+                       "experiments": {"enabled": true, "live": true, "fault_mode": "off", "fault_error_rate": 0, "cpu_stress_threads": 0, "memory_held_mib": 0}}),
             ),
         ),
         (
@@ -403,6 +403,7 @@ async fn greeting_and_info_follow_the_environment() {
             json!({
                 "app_env": "production", "app_version": "2.0.0", "log_level": "DEBUG",
                 "pod_name": "hello-7d9f-abcde", "pod_namespace": "demo", "node_name": "node-1",
+                "experiments": {"enabled": true, "live": true, "fault_mode": "off", "fault_error_rate": 0, "cpu_stress_threads": 0, "memory_held_mib": 0},
             })
         );
         srv.stop().await;
@@ -462,9 +463,9 @@ async fn toggle_ready_flips_readiness_not_liveness() {
 struct Panicky(App);
 
 impl Handler for Panicky {
-    fn handle(&self, route: Route, req: Request<Incoming>) -> hello_world::Reply {
+    fn handle(&self, route: Route, req: Request<Incoming>) -> Reply {
         match req.uri().path() {
-            "/boom" => hello_world::Reply::Later(Box::pin(async {
+            "/boom" => Reply::Later(Box::pin(async {
                 tokio::task::yield_now().await;
                 panic!("boom (a deliberate test panic)")
             })),

@@ -177,4 +177,27 @@ SIGTERM would come at once, with no propagation window. */}}
 {{- if and .Values.httpRoute.enabled (not .Values.httpRoute.parentRefs) }}
 {{- fail "httpRoute.enabled is true: set httpRoute.parentRefs to the Gateway(s) the route attaches to" }}
 {{- end }}
+{{- /* The app refuses (exit 2) a fault variable while EXPERIMENTS=false; say so at render time. */}}
+{{- $x := .Values.experiments }}
+{{- $delay := toString $x.faultDelaySeconds }}
+{{- if and (not $x.enabled) (or (gt (float64 $x.faultErrorRate) 0.0) (not (has $delay (list "" "0")))) }}
+{{- fail "experiments.faultErrorRate / experiments.faultDelaySeconds need experiments.enabled=true (the app refuses fault injection with EXPERIMENTS=false)" }}
+{{- end }}
+{{- end }}
+
+{{/*
+A probe's handler: httpGet on `path`, or with probes.type=grpc Kubernetes' native gRPC probe
+(grpc.health.v1.Health/Check on the container port) asking for `service`.
+Called with (dict "root" $ "path" ... "service" ...).
+*/}}
+{{- define "hello-world.probeHandler" -}}
+{{- if eq .root.Values.probes.type "grpc" -}}
+grpc:
+  port: {{ .root.Values.containerPort }}
+  service: {{ .service | quote }}
+{{- else -}}
+httpGet:
+  path: {{ .path }}
+  port: http
+{{- end }}
 {{- end }}
