@@ -35,8 +35,8 @@ pub(crate) mod metrics;
 pub mod run;
 pub(crate) mod server;
 pub mod signal;
-pub mod watch;
 pub(crate) mod sysinfo;
+pub mod watch;
 
 pub use config::{Config, ConfigError, Limits};
 pub use http::{App, AppState, Body, Handler, Reply, Route};
