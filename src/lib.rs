@@ -3,13 +3,15 @@
 //!
 //! # Layout
 //! - [`cli`]: argv → [`cli::Command`], the usage text. [`run`]: what each command does.
-//! - `config`: the variable table (name, default, help, parser) and the validated [`Config`].
+//! - `config`: the variable table (name, default, help, parser) and the validated [`Config`],
+//!   the experiment settings among them.
 //! - `lifecycle`: [`Phase`], [`DrainCause`], readiness, the drain clock. Depends on nothing.
 //! - `server`: [`serve`]'s phase loops and [`Outcome`]; the acceptor; protocol sniffing and
 //!   connection driving; the connection I/O (JSON rejections, lingering close, send timeout).
 //! - `http`: the route table, one handler per route, named responses, auth, request ids,
-//!   head rejections, query parsing, the observation layer, and [`AppState`].
+//!   head rejections, the observation layer, and [`AppState`].
 //! - `metrics`: counters behind methods; the descriptor table the renderer walks.
+//! - `query`: query-string decoding and FastAPI-shaped 422 details (routes and experiments).
 //! - [`log`]: the JSON log formatter and its batching writer. [`json`]: JSON escaping.
 //! - [`signal`]: SIGTERM/SIGINT handlers; the second signal exits from the handler.
 //! - [`healthcheck`]: the tiny HTTP client behind `hello-world healthcheck`.
@@ -18,7 +20,8 @@
 //! - `lab`: the Part 3 experiments' state (liveness, faults, stress, crash, start-up).
 //! - `sysinfo`: process metrics from /proc/self and container metrics from the cgroup.
 //!
-//! Dependencies point one way: `server → http → {metrics, lifecycle, config} → log`.
+//! Dependencies point one way, with no cycle between these modules:
+//! `run → server → http → {lab, grpc, metrics, sysinfo, lifecycle} → {query, config} → log → json`.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
@@ -32,6 +35,7 @@ pub(crate) mod lab;
 pub(crate) mod lifecycle;
 pub mod log;
 pub(crate) mod metrics;
+pub(crate) mod query;
 pub mod run;
 pub(crate) mod server;
 pub mod signal;
@@ -52,7 +56,7 @@ pub use server::{serve, serve_with, Outcome};
 pub mod internals {
     /// Query-string decoding and the `/slow` and `/internal/prestop` parameter rules.
     pub mod query {
-        pub use crate::http::query::{decode, int_param, last_value, seconds_param, Int, Invalid};
+        pub use crate::query::{decode, int_param, last_value, seconds_param, Int, Invalid};
     }
     /// hyper's bodiless error heads rewritten to JSON.
     pub mod reject {

@@ -5,6 +5,7 @@
 //! allowed; the binary prints it as one JSON log line and exits 2. Nothing is silently
 //! replaced by a default.
 
+pub(crate) mod lab;
 pub(crate) mod rules;
 pub(crate) mod vars;
 
@@ -37,7 +38,7 @@ pub struct Config {
     pub prestop_endpoint: bool,
     pub limits: Limits,
     /// The Part 3 experiments' variables.
-    pub lab: crate::lab::Settings,
+    pub lab: lab::Settings,
 }
 
 /// Resource limits that protect the server from slow and hostile clients.
@@ -129,7 +130,7 @@ impl Config {
             let given = get(vars::DRAIN_DELAY).unwrap_or_default();
             return Err(error(vars::DRAIN_DELAY, &given, allowed, &get));
         }
-        if let Err((var, allowed)) = crate::lab::check(&c.lab) {
+        if let Err((var, allowed)) = lab::check(&c.lab) {
             let given = get(var).unwrap_or_default();
             return Err(error(var, &given, allowed, &get));
         }
@@ -157,7 +158,7 @@ impl Config {
             drain_timeout: Duration::ZERO,
             admin_token: None,
             prestop_endpoint: false,
-            lab: crate::lab::Settings::default(),
+            lab: lab::Settings::default(),
             limits: Limits {
                 header_read_timeout: Duration::ZERO,
                 first_byte_timeout: Duration::ZERO,

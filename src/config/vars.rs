@@ -3,9 +3,9 @@
 //! tests that hold `docs/configuration.md` and the chart to the same names and defaults.
 //! Adding a variable is a row here plus the field its parser sets.
 
+use super::lab as params;
 use super::rules::{boolean, int, optional, seconds, text};
 use super::Config;
-use crate::lab::params;
 
 /// A variable's default as `--help` and the docs show it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

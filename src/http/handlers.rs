@@ -9,12 +9,13 @@ use hyper::body::Bytes;
 use hyper::{Response, StatusCode, Uri};
 
 use super::responses::{self as r, json_bytes, json_static, json_string};
-use super::{query, App, Body};
+use super::{App, Body};
 use crate::json::{self, Obj};
 use crate::lifecycle::DrainCause;
 use crate::log::Level;
 use crate::log_at;
 use crate::metrics::Snapshot;
+use crate::query;
 
 pub type BoxFuture = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
 

@@ -7,7 +7,6 @@ pub(crate) mod auth;
 pub(crate) mod handlers;
 pub(crate) mod lab;
 pub(crate) mod observe;
-pub(crate) mod query;
 pub(crate) mod reject;
 pub(crate) mod request_id;
 pub(crate) mod responses;

@@ -7,8 +7,9 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use super::routes::Methods;
-use super::{query, Body};
+use super::Body;
 use crate::json::Obj;
+use crate::query;
 
 /// Every status the request path produces (the handlers, these responses, and the answers
 /// hyper writes by itself that `reject` rewrites): the `status` label values of

@@ -228,7 +228,7 @@ mod tests {
     fn fault_state_shows_mode_settings_and_counts() {
         let lab = Lab::new(Settings {
             error_rate: 0.5,
-            delay: params::fault_delay("0.1-0.2").unwrap(),
+            delay: crate::config::lab::fault_delay("0.1-0.2").unwrap(),
             ..Settings::default()
         });
         assert_eq!(

@@ -8,8 +8,8 @@
 use hyper::http::request::Parts;
 use hyper::Version;
 
-use crate::http::query;
 use crate::json::{self, Obj};
+use crate::query;
 
 const REDACTED: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
 

@@ -27,51 +27,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-pub use params::{DelayRange, FaultMode};
-
-/// The experiment variables, parsed by the config.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Settings {
-    /// `EXPERIMENTS`: false hides every experiment route (404).
-    pub enabled: bool,
-    /// `START_READY`: false starts with the readiness toggle off.
-    pub start_ready: bool,
-    /// `READY_DELAY_SECONDS`: readiness stays 503 this long after the listener is up.
-    pub ready_delay: Duration,
-    /// `FAULT_ERROR_RATE`: the share of application requests answered 500.
-    pub error_rate: f64,
-    /// `FAULT_DELAY_SECONDS`: latency added to every application request.
-    pub delay: Option<DelayRange>,
-    /// `STRESS_MAX_MIB`: the most memory stress may hold.
-    pub stress_max_mib: u64,
-}
-
-impl Default for Settings {
-    fn default() -> Settings {
-        Settings {
-            enabled: true,
-            start_ready: true,
-            ready_delay: Duration::ZERO,
-            error_rate: 0.0,
-            delay: None,
-            stress_max_mib: 4096,
-        }
-    }
-}
-
-/// The rule across variables: fault injection only with the experiments on (a production
-/// values file that turns them off cannot keep a chaos setting by accident).
-pub fn check(s: &Settings) -> Result<(), (&'static str, String)> {
-    use crate::config::vars::{FAULT_DELAY_SECONDS, FAULT_ERROR_RATE};
-    let why = "0 (unset) while EXPERIMENTS=false: fault injection needs the experiments on";
-    if !s.enabled && s.error_rate > 0.0 {
-        return Err((FAULT_ERROR_RATE, why.to_owned()));
-    }
-    if !s.enabled && s.delay.is_some() {
-        return Err((FAULT_DELAY_SECONDS, why.to_owned()));
-    }
-    Ok(())
-}
+pub use crate::config::lab::Settings;
+pub use params::FaultMode;
 
 /// Bits of [`Lab::faults`].
 const MODE_ERROR: u8 = 1;
@@ -291,7 +248,7 @@ mod tests {
 
     #[test]
     fn delays_stay_in_range_and_combine_with_errors() {
-        let range = params::fault_delay("0.1-0.2").unwrap();
+        let range = crate::config::lab::fault_delay("0.1-0.2").unwrap();
         let l = lab(Settings {
             delay: range,
             ..Settings::default()

@@ -1,13 +1,12 @@
 //! Validation of every experiment parameter, pure, with errors in FastAPI's 422 shape (the
 //! shape `/slow` uses): `{"detail":[{"type","loc","msg","input"[,"ctx"]}]}`, one item per bad
-//! parameter, named and worded as pydantic names and words them. Also the parsers of the
-//! experiment variables (`FAULT_ERROR_RATE`, `FAULT_DELAY_SECONDS`, …), which return the
-//! allowed values on error for the config's exit-2 message.
+//! parameter, named and worded as pydantic names and words them. (The experiment *variables*
+//! are parsed in `config::lab`.)
 
 use std::time::Duration;
 
-use crate::http::query;
 use crate::json::{self, Obj};
+use crate::query;
 
 /// One rejected parameter.
 #[derive(Debug, Clone, PartialEq)]
@@ -198,68 +197,6 @@ pub fn memory_mib(q: Option<&str>, remaining: u64) -> Result<u64, Detail> {
         }
         Detail(vec![e])
     })
-}
-
-/// Decimal seconds as the config writes them: digits with at most one `.`.
-fn decimal(s: &str) -> Option<f64> {
-    let plain = s.bytes().any(|b| b.is_ascii_digit())
-        && s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        && s.bytes().filter(|&b| b == b'.').count() <= 1;
-    plain.then(|| s.parse().ok()).flatten()
-}
-
-/// `FAULT_ERROR_RATE`: a share from 0 to 1.
-pub fn error_rate(s: &str) -> Result<f64, &'static str> {
-    decimal(s)
-        .filter(|r| *r <= 1.0)
-        .ok_or("a decimal from 0 to 1")
-}
-
-/// Added latency, uniform in `lo..=hi`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct DelayRange {
-    pub lo: Duration,
-    pub hi: Duration,
-}
-
-impl DelayRange {
-    /// A point of the range for `u` uniform in `[0, 1)`.
-    pub fn at(&self, u: f64) -> Duration {
-        self.lo + (self.hi - self.lo).mul_f64(u)
-    }
-}
-
-pub const MAX_FAULT_DELAY_SECONDS: f64 = 60.0;
-
-/// `FAULT_DELAY_SECONDS`: `X` or `X-Y` decimal seconds, `X <= Y <= 60`; `0` is none.
-pub fn fault_delay(s: &str) -> Result<Option<DelayRange>, String> {
-    const ALLOWED: &str = "seconds X or a range X-Y (decimal, X <= Y <= 60)";
-    let (lo, hi) = s.split_once('-').unwrap_or((s, s));
-    match (decimal(lo), decimal(hi)) {
-        (Some(lo), Some(hi)) if lo <= hi && hi <= MAX_FAULT_DELAY_SECONDS => {
-            Ok((hi > 0.0).then(|| DelayRange {
-                lo: Duration::from_secs_f64(lo),
-                hi: Duration::from_secs_f64(hi),
-            }))
-        }
-        _ => Err(ALLOWED.into()),
-    }
-}
-
-/// `READY_DELAY_SECONDS`: decimal seconds, 0 to 3600.
-pub fn ready_delay(s: &str) -> Result<Duration, String> {
-    decimal(s)
-        .filter(|d| *d <= 3600.0)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| "decimal seconds from 0 to 3600".into())
-}
-
-/// `STRESS_MAX_MIB`: 0 (memory stress refused) to 1048576 (1 TiB).
-pub fn stress_max_mib(s: &str) -> Result<u64, String> {
-    s.parse::<u64>()
-        .ok()
-        .filter(|m| *m <= 1 << 20 && s.bytes().all(|b| b.is_ascii_digit()))
-        .ok_or_else(|| "an integer number of MiB from 0 to 1048576".into())
 }
 
 #[cfg(test)]

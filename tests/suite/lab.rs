@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use testkit::child::{self, connect, read_response, Response, Server};
+use testkit::http1::{connect, read_response, Response};
+use testkit::{Server, Spawn};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
@@ -163,8 +164,13 @@ fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// The binary with the experiments' defaults; `POD_NAME` is set so `x-served-by` and `/echo`
+/// have a name to show (a later `POD_NAME` in `env` wins).
 fn lab(env: &[(&str, &str)]) -> Server {
-    Server::spawn(crate::BIN, env)
+    Spawn::new(crate::BIN)
+        .env("POD_NAME", "drain-test")
+        .envs(env)
+        .start()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -291,10 +297,9 @@ fn toggle_live_fails_and_restores_liveness() {
     assert_eq!(get(a, "/admin/toggle-live").status, 405);
     expect(&post(a, "/admin/toggle-live"), 200, json!({"live": true}));
     expect(&get(a, "/health/live"), 200, json!({"status": "ok"}));
-    let log = s.stdout.wait_for(Duration::from_secs(2), |l| {
-        l.text.contains("\"event\":\"toggle_live\"")
+    s.wait_for("the toggle logged as one JSON line", |v| {
+        v["event"] == "toggle_live"
     });
-    assert!(log.is_some(), "the toggle is logged as one JSON line");
 }
 
 const EXPERIMENT_ROUTES: [(&str, &str); 7] = [
@@ -421,10 +426,9 @@ fn fault_mode_fails_application_routes_only() {
     assert_eq!(post(a, "/admin/fault?mode=off").json()["mode"], "off");
     assert_eq!(get(a, "/").status, 200);
     // The access log marks the injected answers.
-    let marked = s.stdout.wait_for(Duration::from_secs(2), |l| {
-        l.text.contains("\"status\":500") && l.text.contains("\"fault\":\"error\"")
+    s.wait_for("an access-log line with status 500 and fault=error", |v| {
+        v["status"] == 500 && v["fault"] == "error"
     });
-    assert!(marked.is_some(), "access log line with fault=error");
 }
 
 /// FAULT_ERROR_RATE=1 fails every application request and no probe; 0.5 about half.
@@ -490,14 +494,10 @@ fn bad_experiment_variables_exit_2() {
         ("START_READY", "maybe"),
         ("EXPERIMENTS", "perhaps"),
     ] {
-        let mut s = Server::start(
-            crate::BIN,
-            child::Opts {
-                env: &[(var, value)],
-                no_wait: true,
-                ..Default::default()
-            },
-        );
+        let mut s = Spawn::new(crate::BIN)
+            .envs(&[(var, value)])
+            .no_wait()
+            .start();
         let (status, _) = s.wait_exit(Duration::from_secs(5));
         assert_eq!(status.code(), Some(2), "{var}={value}");
         let lines = s.json_lines();
@@ -508,14 +508,10 @@ fn bad_experiment_variables_exit_2() {
             "{var}={value}: {text}"
         );
     }
-    let mut s = Server::start(
-        crate::BIN,
-        child::Opts {
-            env: &[("EXPERIMENTS", "false"), ("FAULT_ERROR_RATE", "0.1")],
-            no_wait: true,
-            ..Default::default()
-        },
-    );
+    let mut s = Spawn::new(crate::BIN)
+        .envs(&[("EXPERIMENTS", "false"), ("FAULT_ERROR_RATE", "0.1")])
+        .no_wait()
+        .start();
     assert_eq!(s.wait_exit(Duration::from_secs(5)).0.code(), Some(2));
     assert!(s.json_lines()[0].to_string().contains("EXPERIMENTS"));
 }

@@ -1,4 +1,6 @@
 use super::*;
+// The experiment variables are parsed in the config; their cases stay beside the parameters'.
+use crate::config::lab::{error_rate, fault_delay, ready_delay, stress_max_mib};
 
 fn one(d: Detail) -> Item {
     assert_eq!(d.0.len(), 1, "{d:?}");
