@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bounded coverage-guided fuzz run of every target (issue 7), run by the suite's `fuzz` module. It needs
+# Bounded coverage-guided fuzz run of every target, run by the suite's `fuzz` module. It needs
 # the nightly toolchain and cargo-fuzz (scripts/test installs both); the suite's `fuzz` module runs it for 60 s per target.
 #
 #   fuzz/run.sh            # 60 s per target

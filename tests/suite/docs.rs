@@ -37,7 +37,7 @@ const OPENAPI: &str = include_str!("../../src/assets/openapi.json");
 const DOCS_HTML: &str = include_str!("../../src/assets/docs.html");
 /// The placeholder in `info.version` that the server replaces with APP_VERSION once at startup.
 const VERSION_PLACEHOLDER: &str = "{{APP_VERSION}}";
-/// Budget for docs.html (issue 2: "≤ 30 KB of HTML+JS embedded in the binary").
+/// Budget for docs.html (at most 30 KB of HTML+JS embedded in the binary).
 const DOCS_HTML_MAX_BYTES: usize = 30 * 1024;
 
 /// The APP_VERSION given to the server under test, to see that it is substituted.

@@ -1,4 +1,4 @@
-//! The drain state machine (../shared/design/drain.md §5–§7), proved against the real release
+//! The drain state machine (`docs/drain.md` §5–§7), proved against the real release
 //! binary: each test spawns `hello-world` as a child process on 127.0.0.1 (PORT=0), talks to it
 //! over real sockets (raw HTTP/1.1 and raw HTTP/2 frames, so the tests see exactly what is on
 //! the wire), sends real signals with kill(1) and checks timings, exit codes and the JSON log.

@@ -1,4 +1,4 @@
-//! The bounded coverage-guided fuzz run of issue 7, as part of the suite: `fuzz/run.sh` runs
+//! The bounded coverage-guided fuzz run, as part of the suite: `fuzz/run.sh` runs
 //! each cargo-fuzz target (the query parser, the JSON string escaper) for `FUZZ_SECONDS`
 //! (default 60) over the committed corpus, and fails on any crash or property violation.
 //!

@@ -1,4 +1,4 @@
-//! The container image, built and run for real with podman (issue 4).
+//! The container image, built and run for real with podman.
 //!
 //! `Dockerfile.distroless` is built once per test run (a `OnceLock` shared by the tests below)
 //! and tagged `hello-world:1.0.0`, the name the chart uses. The tests then check what the image

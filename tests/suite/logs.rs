@@ -54,7 +54,7 @@ fn startup_line_and_runtime_choice() {
     }
 }
 
-/// One access line per request with every field issue 2 lists; the request id is taken from
+/// One access line per request with every documented field; the request id is taken from
 /// `x-request-id` or generated, and echoed in the response either way.
 #[test]
 fn access_log_fields() {

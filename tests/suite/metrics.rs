@@ -80,7 +80,7 @@ pub fn metric(s: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)])
     }
 }
 
-/// `/metrics` parses with a real Prometheus parser, has every family issue 2 names with the
+/// `/metrics` parses with a real Prometheus parser, has every documented family with the
 /// right type, and counts requests by method, route template and status.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_parse_and_count_requests() {

@@ -1,4 +1,4 @@
-//! Property tests over the input-facing pure functions (issue 7), in the normal suite: proptest
+//! Property tests over the input-facing pure functions, in the normal suite: proptest
 //! drives the same checks as the cargo-fuzz targets (`testkit::props`), and the
 //! committed fuzz corpus (`fuzz/corpus/`) is replayed through them. The coverage-guided fuzz
 //! run itself needs nightly and cargo-fuzz and is a separate command: `fuzz/run.sh`.
