@@ -59,8 +59,17 @@ fn nasty() -> impl Strategy<Value = String> {
     .prop_map(|v| v.concat())
 }
 
+/// Generated cases per property: 2000 in the full suite; `PROPTEST_CASES` lowers it for the quick
+/// subset (scripts/test --quick sets 200 and says so), where a debug build makes each case slow.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     /// The JSON escaper round-trips any bytes (lossy UTF-8) and emits no raw control character.
     #[test]
