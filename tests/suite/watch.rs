@@ -362,8 +362,8 @@ impl Nginx {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let d = dir.display();
         // Retries off: a failed upstream attempt reaches the client as a 502, so the watcher's
-        // count and nginx's access log can be compared one to one. X-Served-By names the
-        // upstream, standing in for the pod header.
+        // count and nginx's access log can be compared one to one. The pod header
+        // (`x-served-by`) is the backends' own, passed through as an ingress passes it.
         let conf = format!(
             r#"daemon off; master_process on; worker_processes 1; pid {d}/nginx.pid;
 error_log {d}/error.log error;
@@ -379,7 +379,6 @@ http {{
     location / {{
       proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";
       proxy_next_upstream off;
-      add_header X-Served-By $upstream_addr always;
     }}
   }}
 }}
@@ -463,9 +462,13 @@ fn get_ok(addr: SocketAddr) -> bool {
 fn version_switch_through_nginx_loses_nothing() {
     let mut v1 = testkit::start(
         BIN,
-        &[("APP_VERSION", "1.0.0"), ("DRAIN_DELAY_SECONDS", "0.5")],
+        &[
+            ("APP_VERSION", "1.0.0"),
+            ("DRAIN_DELAY_SECONDS", "0.5"),
+            ("POD_NAME", "hello-v1"),
+        ],
     );
-    let v2 = testkit::start(BIN, &[("APP_VERSION", "2.0.0")]);
+    let v2 = testkit::start(BIN, &[("APP_VERSION", "2.0.0"), ("POD_NAME", "hello-v2")]);
     let nginx = Nginx::start("switch", &[v1.addr(), v2.addr()]);
     let url = format!("http://{}/", nginx.addr);
     let watcher = {
@@ -499,9 +502,12 @@ fn version_switch_through_nginx_loses_nothing() {
     );
     assert!(b_last > 3.5, "2.0.0 answered to the end: {b_last}");
     assert_eq!(
-        s["pods"][v1.addr().to_string()],
-        a["count"],
-        "pods from X-Served-By"
+        s["pods"]["hello-v1"], a["count"],
+        "pods from x-served-by: {s}"
+    );
+    assert_eq!(
+        s["pods"]["hello-v2"], b["count"],
+        "pods from x-served-by: {s}"
     );
     assert_eq!(nginx.statuses().len(), 400, "nginx saw every request");
 }
