@@ -23,6 +23,7 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     exit 1
 fi
 status=0
+failures="$(mktemp)"
 for target in query json_escape; do
     scratch="$(mktemp -d)"
     echo "== $target: ${secs}s"
@@ -31,6 +32,8 @@ for target in query json_escape; do
         -max_total_time="$secs" -rss_limit_mb=1024 -max_len=4096 -print_final_stats=1 \
         2> >(tee "$scratch.log" >&2); then
         status=1
+        # What libFuzzer said of the crash, and where it left the input.
+        { echo "== $target FAILED"; grep -E -A12 "panicked at|ERROR: |SUMMARY: |Test unit written" "$scratch.log"; } >>"$failures"
     fi
     grep -E "stat::number_of_executed_units|stat::peak_rss_mb|cov:" "$scratch.log" | tail -3 || true
     if [ "${MERGE:-0}" = 1 ]; then
@@ -38,4 +41,7 @@ for target in query json_escape; do
     fi
     rm -rf "$scratch" "$scratch.log"
 done
+# The failures last: a caller that keeps only the tail of the output still sees them.
+cat "$failures" >&2
+rm -f "$failures"
 exit "$status"
