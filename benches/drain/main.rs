@@ -4,12 +4,11 @@
 //! counts every lost request. See `benches/results/RESULTS.md` for the latest numbers and
 //! `docs/benchmarks.md` for how to read them.
 
-mod harness;
-
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use harness::scenario::{self, Options};
+use testkit::drain as harness;
 
 const HELP: &str = "\
 cargo bench --bench drain -- [flags]

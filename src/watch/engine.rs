@@ -4,7 +4,7 @@
 //! `sent = ok + failed` holds once the run has ended.
 //!
 //! This is the engine of both `hello-world watch` and the drain benchmark
-//! (`benches/drain/harness/load.rs` gives it its request mix): what `watch` reports is what the
+//! (`testkit/src/drain/load.rs` gives it its request mix): what `watch` reports is what the
 //! benchmark measured.
 
 use std::future::Future;

@@ -1,20 +1,15 @@
 //! The quick variant of the drain benchmark (`cargo bench --bench drain -- --quick`), run in the
-//! test suite so the harness cannot rot: the same harness code (included with `#[path]`, see below)
+//! test suite so the harness cannot rot: the same harness code (`testkit::drain`)
 //! replays one chart-default rolling update v1 -> v2 through nginx under load and must see
 //! zero lost requests, zero failed upstream attempts, exit code 0 and no SIGKILL.
 //!
 //! Needs nginx and helm (scripts/test installs both); fails, naming what to
 //! install, when either is missing.
 
-// The one `#[path]` include left in the suite, on purpose: the drain-bench harness is being
-// rewritten in benches/drain/harness/ at the same time as this layout change; it moves into
-// testkit once that rewrite has landed, so the two changes do not conflict.
-#[path = "../../benches/drain/harness/mod.rs"]
-mod harness;
-
 use std::path::Path;
 
 use harness::scenario::{self, Options};
+use testkit::drain as harness;
 
 fn require(tool: &str, probe: &[&str]) {
     let ok = std::process::Command::new(probe[0])

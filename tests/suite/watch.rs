@@ -1,5 +1,5 @@
 //! `hello-world watch` against real servers: the binary itself as the watched service, a local
-//! nginx as the ingress (run unprivileged with its own prefix, like benches/drain/harness/
+//! nginx as the ingress (run unprivileged with its own prefix, like testkit/src/drain/
 //! ingress.rs), and a tiny in-test server that stalls. Every run is bounded in time; every
 //! number checked against an independent count (the server's `/metrics`, nginx's access log,
 //! the stalling server's own request counter).

@@ -3,7 +3,7 @@
 //!
 //! The default source is `helm template` of the project's chart, so the benchmark measures what
 //! we ship. Without a chart directory the tutorial's values are used (and the report says so).
-//! All durations here are *cluster* seconds; [`crate::harness::Clock`] scales them to wall time.
+//! All durations here are *cluster* seconds; [`crate::drain::Clock`] scales them to wall time.
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -20,12 +20,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use bytes::Bytes;
 use hello_world::watch::engine::{self, Event, Finished, Planned, Spec};
 use hello_world::watch::outcome::Outcome as Raw;
 use hello_world::watch::stats::{Recorder, Summary};
-use hyper::body::Bytes;
-use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
-use hyper::Method;
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use http::Method;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
