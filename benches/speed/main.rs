@@ -142,6 +142,9 @@ struct Run {
     /// Server CPU (user + system) per completed request, microseconds.
     cpu_us_per_req: f64,
     load: f64,
+    /// The share of the machine's CPU time (all CPUs, steal included) that went to neither the
+    /// server nor wrk during the run: 0 on a quiet machine.
+    other: f64,
     /// For ours: (answered per /metrics, `Hello World requested` lines, access lines for `/`).
     lines: Option<(u64, u64, u64)>,
 }

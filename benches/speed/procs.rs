@@ -240,6 +240,45 @@ pub fn load1() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// CPU time the whole machine spent busy, in clock ticks, summed over its CPUs: every column of
+/// `/proc/stat`'s `cpu` line but idle and iowait. Steal (time a hypervisor gave to another
+/// guest) counts as busy: it was not ours either. Also the number of CPUs.
+pub fn machine_busy_ticks() -> (u64, usize) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let cpus = stat
+        .lines()
+        .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
+        .count();
+    let busy = stat
+        .lines()
+        .next()
+        .filter(|l| l.starts_with("cpu "))
+        .map(|l| {
+            let cols: Vec<u64> = l
+                .split_whitespace()
+                .skip(1)
+                .take(8)
+                .map(|c| c.parse().unwrap_or(0))
+                .collect();
+            // user nice system idle iowait irq softirq steal
+            cols.iter().sum::<u64>() - cols.get(3).unwrap_or(&0) - cols.get(4).unwrap_or(&0)
+        })
+        .unwrap_or(0);
+    (busy, cpus.max(1))
+}
+
+/// User + system CPU seconds of this process's children that have been waited for (wrk runs
+/// to its exit inside `wrk::run`, so the difference around a call is wrk's own time).
+pub fn children_cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes one plain struct that we own and zeroed.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) } != 0 {
+        return 0.0;
+    }
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(ru.ru_utime) + t(ru.ru_stime)
+}
+
 /// Clock ticks per second, for `/proc/<pid>/stat` times.
 pub fn clk_tck() -> u64 {
     output_bounded(

@@ -234,13 +234,13 @@ pub(crate) fn render_table(rows: &[Row]) -> String {
 
 pub(crate) fn render_runs(runs: &[Run]) -> String {
     let mut s = String::from(
-        "| round | server | req/s | requests | p50 us | p99 us | server CPU us/req | load |\n\
-         | ----- | ------ | ----- | -------- | ------ | ------ | ----------------- | ---- |\n",
+        "| round | server | req/s | requests | p50 us | p99 us | server CPU us/req | other CPU | load |\n\
+         | ----- | ------ | ----- | -------- | ------ | ------ | ----------------- | --------- | ---- |\n",
     );
     for r in runs {
         let _ = writeln!(
             s,
-            "| {} | {} | {:.0} | {} | {:.0} | {:.0} | {:.2} | {:.2} |",
+            "| {} | {} | {:.0} | {} | {:.0} | {:.0} | {:.2} | {:.1}% | {:.2} |",
             r.round,
             r.kind.name(),
             r.report.rps,
@@ -248,6 +248,7 @@ pub(crate) fn render_runs(runs: &[Run]) -> String {
             r.report.p50_us,
             r.report.p99_us,
             r.cpu_us_per_req,
+            r.other * 100.0,
             r.load
         );
     }

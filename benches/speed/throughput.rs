@@ -24,8 +24,17 @@ pub(crate) fn run(bins: &Bins, work: &Path, k: &Knobs) -> (Vec<Run>, Option<shap
             wrk::run(WRK_CPU, CONNECTIONS, 1, server.addr, "/");
             let load = procs::load1();
             let before = server.cpu_ticks();
+            let (busy_before, cpus) = procs::machine_busy_ticks();
+            let (wrk_before, t0) = (procs::children_cpu_seconds(), Instant::now());
             let report = wrk::run(WRK_CPU, CONNECTIONS, k.seconds, server.addr, "/");
             let ticks = server.cpu_ticks() - before;
+            // Whatever else ran on the machine meanwhile: its busy time minus the server's and
+            // wrk's, as a share of all CPUs' time. The load average cannot tell this: the run
+            // itself keeps both CPUs busy.
+            let elapsed = t0.elapsed().as_secs_f64();
+            let wrk_cpu = procs::children_cpu_seconds() - wrk_before;
+            let busy = (procs::machine_busy_ticks().0 - busy_before) as f64 / clk;
+            let other = ((busy - ticks as f64 / clk - wrk_cpu) / (elapsed * cpus as f64)).max(0.0);
             assert!(
                 report.non_2xx == 0 && report.requests > 0,
                 "{}: {} non-2xx answers of {}",
@@ -51,15 +60,17 @@ pub(crate) fn run(bins: &Bins, work: &Path, k: &Knobs) -> (Vec<Run>, Option<shap
                 report,
                 cpu_us_per_req: ticks as f64 / clk * 1e6 / report.requests as f64,
                 load,
+                other,
                 lines,
             };
             eprintln!(
-                "speed: round {round} {:<22} {:>9.0} req/s  p50 {:>7.0} us  p99 {:>7.0} us  cpu {:.2} us/req  load {load:.2}",
+                "speed: round {round} {:<22} {:>9.0} req/s  p50 {:>7.0} us  p99 {:>7.0} us  cpu {:.2} us/req  other {:.1}%  load {load:.2}",
                 kind.name(),
                 report.rps,
                 report.p50_us,
                 report.p99_us,
-                run.cpu_us_per_req
+                run.cpu_us_per_req,
+                other * 100.0
             );
             runs.push(run);
         }
