@@ -27,7 +27,12 @@
 //! Knobs (environment): `SPEED_SECONDS` (10), `SPEED_ROUNDS` (3), `SPEED_RSS_REQUESTS`
 //! (1000000), `SPEED_LOAD_WAIT` (seconds to wait for the machine to calm down, 120),
 //! `SPEED_SKIP_BUILD=1` (use the binaries already in `target/`), `SPEED_PARTS` (a comma list of
-//! `throughput,callgrind,memory,startup`, all by default; for quick iterations only).
+//! `throughput,callgrind,memory,startup`, all by default; for quick iterations only),
+//! `SPEED_OURS_BIN` (measure another build of ours, e.g. an older commit's
+//! `target/release/hello-world`, in place of this tree's glibc build; the results name it) and
+//! `SPEED_OUT` (the results directory, `benches/results` by default). The two last compare a
+//! change with what it replaced: run the bench twice, once with the old build, into two
+//! directories.
 //!
 //! Every wait is bounded; the bench signals only the processes it started, by PID.
 
@@ -170,7 +175,18 @@ fn main() {
     let work = target.join("speed");
     std::fs::create_dir_all(&work).expect("creating target/speed");
 
-    let bins = build(&root, &target, knobs.skip_build);
+    let mut bins = build(&root, &target, knobs.skip_build);
+    let other_ours = std::env::var_os("SPEED_OURS_BIN").map(PathBuf::from);
+    if let Some(path) = &other_ours {
+        assert!(
+            path.exists(),
+            "SPEED_OURS_BIN={}: no such file",
+            path.display()
+        );
+        bins.ours = path.clone();
+    }
+    let out =
+        std::env::var_os("SPEED_OUT").map_or_else(|| root.join("benches/results"), PathBuf::from);
     let load_before_wait = procs::load1();
     let waited = machine::wait_for_calm(knobs.load_wait);
     let machine = machine::facts(load_before_wait, waited);
@@ -215,7 +231,8 @@ fn main() {
     println!("\n{report}");
     println!("{}", report::render_runs(&runs));
     results::write(
-        &root,
+        &out,
+        other_ours.as_deref(),
         &machine,
         load_end,
         &rows,

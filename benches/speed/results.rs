@@ -19,7 +19,8 @@ pub(crate) const COMMAND: &str = "cargo bench --bench speed";
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn write(
-    root: &Path,
+    dir: &Path,
+    other_ours: Option<&Path>,
     m: &Machine,
     load_end: f64,
     rows: &[Row],
@@ -29,8 +30,7 @@ pub(crate) fn write(
     startup: &[f64],
     size: u64,
 ) {
-    let dir = root.join("benches/results");
-    std::fs::create_dir_all(&dir).expect("creating benches/results");
+    std::fs::create_dir_all(dir).expect("creating the results directory");
 
     let f = |x: f64| format!("{x:.3}");
     let arr = |items: Vec<String>| format!("[{}]", items.join(","));
@@ -44,8 +44,13 @@ pub(crate) fn write(
         .raw("load1_at_end", &f(load_end))
         .str("rustc", &m.rustc)
         .str("commit", &m.commit)
-        .str("date", &m.date)
-        .finish();
+        .str("date", &m.date);
+    let ours_bin = other_ours.map(|p| p.display().to_string());
+    let machine = match &ours_bin {
+        Some(p) => machine.str("ours_binary", p),
+        None => machine,
+    }
+    .finish();
     let table = arr(rows
         .iter()
         .map(|r| {
@@ -162,6 +167,15 @@ pub(crate) fn write(
         callgrind::MANY,
         callgrind::MANY - callgrind::FEW,
     );
+    if let Some(p) = &ours_bin {
+        let _ = writeln!(
+            md,
+            "**Ours is another build:** `{p}` (`SPEED_OURS_BIN`) was measured as \"ours\" \
+             (throughput and callgrind); the baselines, the musl build (memory, start-up, size) \
+             and the bench are from commit {}.\n",
+            m.commit
+        );
+    }
     if quiet {
         let _ = writeln!(
             md,

@@ -20,7 +20,6 @@ use std::task::{Context, Poll};
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body as _, Bytes, Incoming};
-use hyper::header;
 use hyper::{Request, Response, Version};
 
 use handlers::{BoxFuture, Canned};
@@ -144,11 +143,12 @@ impl App {
             return unread(responses::method_not_allowed(def.methods), &req);
         }
         let limit = limits.max_body_bytes;
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        // hyper has parsed Content-Length into the body's exact size (HTTP/1 and HTTP/2); a
+        // request without a body (most of them) has no size to check.
+        let body = req.body();
+        let declared = (!body.is_end_stream())
+            .then(|| body.size_hint().exact())
+            .flatten();
         if declared.is_some_and(|n| n > limit) {
             return unread(responses::too_large(limit), &req);
         }

