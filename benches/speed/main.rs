@@ -4,8 +4,8 @@
 //!
 //! 1. **Throughput and latency** — `GET /` at 64 keep-alive connections, each server pinned to
 //!    CPU 0 (`taskset -c 0`, so each picks the current-thread runtime) and wrk to CPU 1
-//!    (`wrk -t1 -c64 -d10s --latency`). Four servers, interleaved round by round, medians
-//!    reported: bare hyper (`benches/speed/bare.rs`), the logging floor (the same server writing
+//!    (`wrk -t1 -c64 -d5s --latency`). Four servers, interleaved round by round (the two of each
+//!    compared pair back to back, every other round backwards), medians reported: bare hyper (`benches/speed/bare.rs`), the logging floor (the same server writing
 //!    our two lines per request from its own thread, `benches/speed/floor.rs`), ours with
 //!    `ACCESS_LOG=false` (the default `LOG_LEVEL=info` still writes `Hello World requested` per
 //!    request) and ours with the access log on. stdout goes to a file; after each run of ours
@@ -24,7 +24,7 @@
 //!
 //! Results: a table on stdout, `benches/results/speed.json` and `benches/results/SPEED.md`
 //! (with the machine, date, commit and load averages; a loaded machine is said to be loaded).
-//! Knobs (environment): `SPEED_SECONDS` (10), `SPEED_ROUNDS` (3), `SPEED_RSS_REQUESTS`
+//! Knobs (environment): `SPEED_SECONDS` (5), `SPEED_ROUNDS` (8), `SPEED_RSS_REQUESTS`
 //! (1000000), `SPEED_LOAD_WAIT` (seconds to wait for the machine to calm down, 120),
 //! `SPEED_SKIP_BUILD=1` (use the binaries already in `target/`), `SPEED_PARTS` (a comma list of
 //! `throughput,callgrind,memory,startup`, all by default; for quick iterations only),
@@ -156,8 +156,8 @@ struct Run {
 
 fn main() {
     let knobs = Knobs {
-        seconds: env_num("SPEED_SECONDS", 10),
-        rounds: env_num("SPEED_ROUNDS", 3) as usize,
+        seconds: env_num("SPEED_SECONDS", 5),
+        rounds: env_num("SPEED_ROUNDS", 8) as usize,
         rss_requests: env_num("SPEED_RSS_REQUESTS", 1_000_000),
         load_wait: env_num("SPEED_LOAD_WAIT", 120),
         skip_build: std::env::var("SPEED_SKIP_BUILD").is_ok_and(|v| v == "1"),

@@ -147,8 +147,9 @@ pub(crate) fn write(
          - Load average (1 min): {:.2} at start, {:.2} when measuring began (after waiting {:.0} s \
          for it to drop below {QUIET_LOAD}), {:.2} at the end.\n\
          - Throughput: each server pinned to CPU 0, `taskset -c 1 wrk -t1 -c{CONNECTIONS} -d<N>s \
-         --latency http://127.0.0.1:<port>/`; {} rounds of the four servers, interleaved; each \
-         ratio is the median of the per-round ratios.\n\
+         --latency http://127.0.0.1:<port>/`; {} rounds of the four servers, interleaved (compared \
+         pairs back to back, every other round reversed); each ratio is the median of the \
+         per-round ratios.\n\
          - callgrind: each server under `valgrind --tool=callgrind` with `WORKERS=1`, {} and {} \
          requests over 16 keep-alive connections; instructions per request = the difference of \
          the two totals / {} (all threads). Deterministic: unaffected by the load.\n",

@@ -16,7 +16,7 @@ pub(crate) fn run(bins: &Bins, work: &Path, k: &Knobs) -> (Vec<Run>, Option<shap
     let mut runs = Vec::new();
     let (mut floor_lines, mut our_lines) = (None, None);
     for round in 1..=k.rounds {
-        for kind in Kind::ALL {
+        for kind in round_order(round) {
             let log = work.join(format!("{}.log", kind.key()));
             let (bin, env) = kind.setup(bins);
             let server = procs::start(bin, Some(SERVER_CPU), env, &log);
@@ -80,6 +80,20 @@ pub(crate) fn run(bins: &Bins, work: &Path, k: &Knobs) -> (Vec<Run>, Option<shap
         ours: our_lines.expect("ours wrote no hello + access pair"),
     };
     (runs, Some(samples))
+}
+
+/// The order of the servers in a round. The machine's speed drifts over seconds (a shared VM:
+/// the same server's req/s moves by half between rounds), so the two servers of each compared
+/// pair run back to back — ours `ACCESS_LOG=false` beside bare hyper, ours with the access log
+/// beside the logging floor — and every other round runs backwards (ABBA), so that a steady
+/// drift favours neither side of a pair over the rounds.
+fn round_order(round: usize) -> [Kind; 4] {
+    let forward = [Kind::Bare, Kind::Quiet, Kind::Access, Kind::Floor];
+    if round % 2 == 1 {
+        forward
+    } else {
+        [forward[3], forward[2], forward[1], forward[0]]
+    }
 }
 
 /// Stops our server (SIGTERM: it drains and flushes its log) and checks that every request it
