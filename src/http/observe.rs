@@ -80,107 +80,178 @@ struct AccessInfo {
 impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
     type Response = Response<Body>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+    type Future = Observing;
 
-    fn call(&self, req: Request<Incoming>) -> Self::Future {
+    fn call(&self, req: Request<Incoming>) -> Observing {
         let start = Instant::now();
         let state = self.handler.state().clone();
         state.metrics.request_started();
-        let guard = InFlight(state.clone());
         let route = routes::resolve(req.uri().path());
-        let method = routes::method_index(req.method());
-        let http1 = req.version() <= Version::HTTP_11;
-        let head = req.method() == Method::HEAD;
         let access = state.config.access_log && log::enabled(Level::Info);
-        let given_id = req
-            .headers()
-            .get(&X_REQUEST_ID)
-            .filter(|v| request_id::valid(v))
-            .cloned();
-        let info = access.then(|| AccessInfo {
-            method: req.method().clone(),
-            uri: req.uri().clone(),
-            version: req.version(),
-            user_agent: req.headers().get(header::USER_AGENT).cloned(),
-        });
-        // Timers cost a little per request; only routes that can wait get one.
         let has_body = !req.body().is_end_stream();
         let def = route.def();
+        // Timers cost a little per request; only routes that can wait get one.
         let can_wait =
             has_body || def.is_some_and(|d| d.waits() || (d.faults && state.lab.may_delay()));
+        let finish = Finish {
+            start,
+            guard: InFlight(state.clone()),
+            route,
+            method: routes::method_index(req.method()),
+            http1: req.version() <= Version::HTTP_11,
+            head: req.method() == Method::HEAD,
+            has_body,
+            access,
+            given_id: req
+                .headers()
+                .get(&X_REQUEST_ID)
+                .filter(|v| request_id::valid(v))
+                .cloned(),
+            info: access.then(|| AccessInfo {
+                method: req.method().clone(),
+                uri: req.uri().clone(),
+                version: req.version(),
+                user_agent: req.headers().get(header::USER_AGENT).cloned(),
+            }),
+            conn: Arc::clone(&self.conn),
+            state,
+        };
         let mut req = req;
         if def.is_some_and(|d| matches!(d.answer, routes::Answer::Request(_))) {
             // `/echo` shows the peer; the other whole-request routes ignore it.
             let peer: Arc<str> = Arc::from(&*self.conn.peer);
             req.extensions_mut().insert(super::lab::Peer(peer));
         }
-        let timeout = state.config.limits.request_timeout;
         // A handler may also panic while building its future; that panic is re-raised inside
         // the future so that it becomes the same 500 (and is not reported twice by the hook).
         let handler = &self.handler;
-        let fut = CatchUnwind(
-            catch_unwind(AssertUnwindSafe(|| handler.handle(route, req))).unwrap_or_else(
-                |payload| Reply::Later(Box::pin(async move { std::panic::resume_unwind(payload) })),
-            ),
+        let reply = catch_unwind(AssertUnwindSafe(|| handler.handle(route, req))).unwrap_or_else(
+            |payload| Reply::Later(Box::pin(async move { std::panic::resume_unwind(payload) })),
         );
-        let conn = Arc::clone(&self.conn);
-        Box::pin(async move {
-            let outcome = if can_wait {
-                match tokio::time::timeout(timeout, fut).await {
-                    Ok(r) => r,
-                    Err(_) => Ok(responses::timed_out()),
-                }
-            } else {
-                fut.await
-            };
-            let mut rsp = outcome.unwrap_or_else(|panic| {
-                state.metrics.panic_answered();
-                crate::log_at!(Level::Error, "app", "request handler panicked; answered 500",
-                    "event" => "handler_panic", "panic" => panic.as_str(), "route" => route.template());
-                responses::internal_error()
-            });
-            if head {
-                // hyper drops a HEAD answer's body on HTTP/1 but sends it as DATA frames on
-                // HTTP/2, which clients reject (RFC 9113 §8.1.1). The headers stay GET's,
-                // content-length included (hyper would derive 0 from the emptied body).
-                let len = body_len(&rsp);
-                rsp.headers_mut()
-                    .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-                *rsp.body_mut() = Body::default();
+        match reply {
+            // Most answers are ready when the handler returns (`GET /`, the probes, /metrics):
+            // finished here, they need no timer, no boxed future and no second poll.
+            Reply::Now(Some(rsp)) => Observing::Ready(Some(finish.answer(Ok(rsp)))),
+            reply => {
+                let fut = CatchUnwind(reply);
+                let timeout = finish.state.config.limits.request_timeout;
+                Observing::Waiting(Box::pin(async move {
+                    let outcome = if can_wait {
+                        match tokio::time::timeout(timeout, fut).await {
+                            Ok(r) => r,
+                            Err(_) => Ok(responses::timed_out()),
+                        }
+                    } else {
+                        fut.await
+                    };
+                    finish.answer(outcome)
+                }))
             }
-            if state.phase() >= Phase::Draining {
-                // R8/R13: while draining, every HTTP/1 answer is the connection's last.
-                if http1 {
-                    rsp = responses::closing(rsp);
-                }
-                state.metrics.answered_while_draining();
+        }
+    }
+}
+
+/// The future of one request: an answer finished in `call`, or a handler still working.
+pub enum Observing {
+    Ready(Option<Response<Body>>),
+    Waiting(Pin<Box<dyn Future<Output = Response<Body>> + Send>>),
+}
+
+impl Future for Observing {
+    type Output = Result<Response<Body>, Infallible>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Observing::Ready(rsp) => {
+                Poll::Ready(Ok(rsp.take().expect("Observing polled after completion")))
             }
-            if http1 && has_body && rsp.headers().contains_key(header::CONNECTION) {
-                conn.linger.store(true, Ordering::Relaxed);
-            }
-            let id = match given_id {
-                Some(id) => Some(id),
-                None if access => Some(request_id::new()),
-                None => None,
-            };
-            if let Some(id) = &id {
-                rsp.headers_mut().insert(X_REQUEST_ID, id.clone());
-            }
+            Observing::Waiting(fut) => fut.as_mut().poll(cx).map(Ok),
+        }
+    }
+}
+
+/// What `call` captured before the handler consumed the request, to finish its answer with.
+struct Finish {
+    start: Instant,
+    state: Arc<AppState>,
+    guard: InFlight,
+    route: routes::Route,
+    method: usize,
+    http1: bool,
+    head: bool,
+    has_body: bool,
+    access: bool,
+    given_id: Option<HeaderValue>,
+    info: Option<AccessInfo>,
+    conn: Arc<Conn>,
+}
+
+impl Finish {
+    /// The handler's outcome (a panic is `Err`) → the answer sent: the 500 for a panic, HEAD's
+    /// empty body, `Connection: close` while draining, the request id and `x-served-by`; then
+    /// the metrics and the access line.
+    fn answer(self, outcome: Result<Response<Body>, String>) -> Response<Body> {
+        // `guard` lives to the end: the request stops counting as in flight once it is logged.
+        let Finish {
+            start,
+            state,
+            guard,
+            route,
+            method,
+            http1,
+            head,
+            has_body,
+            access,
+            given_id,
+            info,
+            conn,
+        } = self;
+        let mut rsp = outcome.unwrap_or_else(|panic| {
+            state.metrics.panic_answered();
+            crate::log_at!(Level::Error, "app", "request handler panicked; answered 500",
+                "event" => "handler_panic", "panic" => panic.as_str(), "route" => route.template());
+            responses::internal_error()
+        });
+        if head {
+            // hyper drops a HEAD answer's body on HTTP/1 but sends it as DATA frames on
+            // HTTP/2, which clients reject (RFC 9113 §8.1.1). The headers stay GET's,
+            // content-length included (hyper would derive 0 from the emptied body).
+            let len = body_len(&rsp);
             rsp.headers_mut()
-                .insert(X_SERVED_BY, state.served_by.clone());
-            let took = start.elapsed();
-            let status = rsp.status();
-            state
-                .metrics
-                .record(route.index(), method, status.as_u16(), took);
-            if let Some(info) = info {
-                let fault = rsp.extensions().get::<super::lab::FaultMark>().map(|m| m.0);
-                let bytes = body_len(&rsp);
-                access_log(&info, status, took, bytes, &conn.peer, id.as_ref(), fault);
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            *rsp.body_mut() = Body::default();
+        }
+        if state.phase() >= Phase::Draining {
+            // R8/R13: while draining, every HTTP/1 answer is the connection's last.
+            if http1 {
+                rsp = responses::closing(rsp);
             }
-            drop(guard);
-            Ok(rsp)
-        })
+            state.metrics.answered_while_draining();
+        }
+        if http1 && has_body && rsp.headers().contains_key(header::CONNECTION) {
+            conn.linger.store(true, Ordering::Relaxed);
+        }
+        let id = match given_id {
+            Some(id) => Some(id),
+            None if access => Some(request_id::new()),
+            None => None,
+        };
+        if let Some(id) = &id {
+            rsp.headers_mut().insert(X_REQUEST_ID, id.clone());
+        }
+        rsp.headers_mut()
+            .insert(X_SERVED_BY, state.served_by.clone());
+        let took = start.elapsed();
+        let status = rsp.status();
+        state
+            .metrics
+            .record(route.index(), method, status.as_u16(), took);
+        if let Some(info) = &info {
+            let fault = rsp.extensions().get::<super::lab::FaultMark>().map(|m| m.0);
+            let bytes = body_len(&rsp);
+            access_log(info, status, took, bytes, &conn.peer, id.as_ref(), fault);
+        }
+        drop(guard);
+        rsp
     }
 }
 
