@@ -429,6 +429,9 @@ fn fault_mode_fails_application_routes_only() {
     s.wait_for("an access-log line with status 500 and fault=error", |v| {
         v["status"] == 500 && v["fault"] == "error"
     });
+    s.wait_for("the mode change logged as one JSON line", |v| {
+        v["event"] == "fault_mode" && v["mode"] == "error" && v["logger"] == "lab"
+    });
 }
 
 /// FAULT_ERROR_RATE=1 fails every application request and no probe; 0.5 about half.
@@ -440,7 +443,11 @@ fn random_errors_follow_fault_error_rate() {
         assert_eq!(get(a, "/").status, 500);
         assert_eq!(get(a, "/health/ready").status, 200);
         assert_eq!(get(a, "/admin/fault").status, 200);
+        assert_eq!(get(a, "/metrics").status, 200);
     }
+    s.wait_for("a random error marked fault=error in the access log", |v| {
+        v["event"] == "request" && v["path"] == "/" && v["status"] == 500 && v["fault"] == "error"
+    });
     drop(s);
     let s = lab(&[("FAULT_ERROR_RATE", "0.5")]);
     let a = s.addr();
@@ -474,11 +481,49 @@ fn random_delay_slows_application_routes_only() {
         "probes are not delayed: {:?}",
         t.elapsed()
     );
+    let t = Instant::now();
+    for p in ["/metrics", "/admin/fault"] {
+        for _ in 0..3 {
+            assert_eq!(get(a, p).status, 200, "{p}");
+        }
+    }
+    assert!(
+        t.elapsed() < Duration::from_millis(900),
+        "/metrics and /admin are not delayed: {:?}",
+        t.elapsed()
+    );
     assert_eq!(metrics(a)["app_faults_injected_total{kind=delay}"], 1.0);
     assert_eq!(
         get(a, "/admin/fault").json()["delay_seconds"],
         json!([0.3, 0.4])
     );
+    s.wait_for(
+        "the delayed answer marked fault=delay in the access log",
+        |v| {
+            v["event"] == "request"
+                && v["path"] == "/"
+                && v["status"] == 200
+                && v["fault"] == "delay"
+        },
+    );
+    drop(s);
+    // The single-number form: exactly that delay; with errors too, both marks.
+    let s = lab(&[("FAULT_DELAY_SECONDS", "0.2"), ("FAULT_ERROR_RATE", "1")]);
+    let a = s.addr();
+    let t = Instant::now();
+    assert_eq!(get(a, "/").status, 500);
+    assert!(
+        t.elapsed() >= Duration::from_millis(200),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        get(a, "/admin/fault").json()["delay_seconds"],
+        json!([0.2, 0.2])
+    );
+    s.wait_for("a delayed error marked fault=delay+error", |v| {
+        v["event"] == "request" && v["path"] == "/" && v["fault"] == "delay+error"
+    });
 }
 
 /// Bad experiment variables exit 2 with one JSON line naming variable, value and rule.
@@ -573,6 +618,9 @@ fn cpu_stress_runs_off_the_request_path() {
     // An idle server uses well under 0.05 s in 2 s; the shared test machine may give the
     // two threads only a fraction of a core each.
     assert!(burnt > 0.15, "CPU time grew by only {burnt}");
+    s.wait_for("the stress logged as one JSON line", |v| {
+        v["event"] == "stress_cpu" && v["seconds"] == 2 && v["threads"] == 2
+    });
     for bad in [
         "seconds=0",
         "seconds=301",
@@ -622,6 +670,12 @@ fn memory_stress_holds_resident_memory_until_released() {
         / 1048576.0;
     eprintln!("memory stress: RSS fell by {shrunk:.1} MiB on release");
     assert!(shrunk > 90.0, "RSS fell by only {shrunk} MiB");
+    s.wait_for("the allocation logged as one JSON line", |v| {
+        v["event"] == "stress_memory" && v["mib"] == 96 && v["max_mib"] == 160
+    });
+    s.wait_for("the release logged as one JSON line", |v| {
+        v["event"] == "stress_memory_release" && v["mib"] == 96
+    });
     assert_eq!(get(a, "/admin/stress/memory").status, 405);
 }
 

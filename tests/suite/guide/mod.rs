@@ -36,7 +36,13 @@ use std::path::Path;
 use check::check_doc;
 
 /// The documents checked. Paths are relative to the repository root.
-const DOCS: &[&str] = &["docs/ko/README.md", "docs/tutorial.md", "docs/arm64.md"];
+const DOCS: &[&str] = &[
+    "README.md",
+    "docs/ko/README.md",
+    "docs/tutorial.md",
+    "docs/arm64.md",
+    "docs/experiments.md",
+];
 /// The binary of this test run (debug or release, whichever the test was built with).
 const BIN: &str = crate::BIN;
 /// How the guides spell the binary.
