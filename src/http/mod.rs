@@ -3,6 +3,7 @@
 //! head ([`reject`]), query parsing, and the observation layer every request passes through
 //! ([`observe`]). The app never fails: every problem becomes a status code.
 
+pub(crate) mod access;
 pub(crate) mod auth;
 pub(crate) mod handlers;
 pub(crate) mod lab;

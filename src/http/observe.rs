@@ -10,21 +10,22 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use hyper::body::{Body as _, Incoming};
 use hyper::header::{self, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper::{Method, Request, Response, Version};
 
+use super::access::{self, AccessInfo};
 use super::request_id::{self, X_REQUEST_ID};
-
-/// Names the pod that answered (POD_NAME), on every response.
-const X_SERVED_BY: header::HeaderName = header::HeaderName::from_static("x-served-by");
 use super::routes;
 use super::state::AppState;
 use super::{responses, Body, Handler, Reply};
 use crate::lifecycle::Phase;
 use crate::log::{self, Level};
+
+/// Names the pod that answered (POD_NAME), on every response.
+const X_SERVED_BY: header::HeaderName = header::HeaderName::from_static("x-served-by");
 
 /// What the requests of one connection and its I/O share.
 pub(crate) struct Conn {
@@ -66,15 +67,6 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.metrics.request_ended();
     }
-}
-
-/// What the access log records about a request, captured before the handler consumes it.
-struct AccessInfo {
-    method: Method,
-    /// The request target; cloning a parsed `Uri` shares its bytes instead of copying them.
-    uri: Uri,
-    version: Version,
-    user_agent: Option<HeaderValue>,
 }
 
 impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
@@ -248,7 +240,7 @@ impl Finish {
         if let Some(info) = &info {
             let fault = rsp.extensions().get::<super::lab::FaultMark>().map(|m| m.0);
             let bytes = body_len(&rsp);
-            access_log(info, status, took, bytes, &conn.peer, id.as_ref(), fault);
+            access::log(info, status, took, bytes, &conn.peer, id.as_ref(), fault);
         }
         drop(guard);
         rsp
@@ -257,69 +249,6 @@ impl Finish {
 
 fn body_len(rsp: &Response<Body>) -> u64 {
     rsp.body().size_hint().exact().unwrap_or(0)
-}
-
-fn access_log(
-    info: &AccessInfo,
-    status: StatusCode,
-    took: Duration,
-    bytes: u64,
-    peer: &str,
-    id: Option<&HeaderValue>,
-    fault: Option<&'static str>,
-) {
-    let version = match info.version {
-        Version::HTTP_10 => "HTTP/1.0",
-        Version::HTTP_2 => "HTTP/2",
-        _ => "HTTP/1.1",
-    };
-    let target = info
-        .uri
-        .path_and_query()
-        .map_or_else(|| info.uri.path(), |pq| pq.as_str());
-    let bytes = if info.method == Method::HEAD {
-        0
-    } else {
-        bytes
-    };
-    if let Some(fault) = fault {
-        // The rare faulted request goes through the general writer: the same record plus
-        // the `fault` field (`error`, `delay`, `delay+error`).
-        let message = format!("{} {target} {version} {}", info.method, status.as_u16());
-        let user_agent = info.user_agent.as_ref().map_or(&b""[..], |v| v.as_bytes());
-        let fields = [
-            ("event", log::Value::Str("request")),
-            ("method", log::Value::Str(info.method.as_str())),
-            ("path", log::Value::Str(target)),
-            ("status", log::Value::U64(u64::from(status.as_u16()))),
-            (
-                "duration_ms",
-                log::Value::Micros(took.as_micros().min(u128::from(u64::MAX)) as u64),
-            ),
-            ("bytes", log::Value::U64(bytes)),
-            ("remote_addr", log::Value::Str(peer)),
-            ("user_agent", log::Value::Bytes(user_agent)),
-            (
-                "request_id",
-                log::Value::Bytes(id.map_or(b"", |v| v.as_bytes())),
-            ),
-            ("protocol", log::Value::Str(version)),
-            ("fault", log::Value::Str(fault)),
-        ];
-        log::log(Level::Info, "access", &message, &fields);
-        return;
-    }
-    log::log_access(&log::Access {
-        method: info.method.as_str(),
-        target,
-        version,
-        status: status.as_u16(),
-        duration_us: took.as_micros().min(u128::from(u64::MAX)) as u64,
-        bytes,
-        remote_addr: peer,
-        user_agent: info.user_agent.as_ref().map_or(b"", |v| v.as_bytes()),
-        request_id: id.map_or(b"", |v| v.as_bytes()),
-    });
 }
 
 /// Polls the handler future inside `catch_unwind`, turning a panic into `Err(message)`.
