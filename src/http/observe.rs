@@ -87,13 +87,11 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
             has_body || def.is_some_and(|d| d.waits() || (d.faults && state.lab.may_delay()));
         let finish = Finish {
             start,
-            guard: InFlight(state.clone()),
             route,
             method: routes::method_index(req.method()),
             http1: req.version() <= Version::HTTP_11,
             head: req.method() == Method::HEAD,
             has_body,
-            access,
             given_id: req
                 .headers()
                 .get(&X_REQUEST_ID)
@@ -106,7 +104,7 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
                 user_agent: req.headers().get(header::USER_AGENT).cloned(),
             }),
             conn: Arc::clone(&self.conn),
-            state,
+            in_flight: InFlight(state),
         };
         let mut req = req;
         if def.is_some_and(|d| matches!(d.answer, routes::Answer::Request(_))) {
@@ -126,7 +124,7 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
             Reply::Now(Some(rsp)) => Observing::Ready(Some(finish.answer(Ok(rsp)))),
             reply => {
                 let fut = CatchUnwind(reply);
-                let timeout = finish.state.config.limits.request_timeout;
+                let timeout = finish.in_flight.0.config.limits.request_timeout;
                 Observing::Waiting(Box::pin(async move {
                     let outcome = if can_wait {
                         match tokio::time::timeout(timeout, fut).await {
@@ -164,15 +162,15 @@ impl Future for Observing {
 /// What `call` captured before the handler consumed the request, to finish its answer with.
 struct Finish {
     start: Instant,
-    state: Arc<AppState>,
-    guard: InFlight,
+    /// The app's state, held by the guard that ends the request's in-flight count.
+    in_flight: InFlight,
     route: routes::Route,
     method: usize,
     http1: bool,
     head: bool,
     has_body: bool,
-    access: bool,
     given_id: Option<HeaderValue>,
+    /// `Some` when the access log is on.
     info: Option<AccessInfo>,
     conn: Arc<Conn>,
 }
@@ -182,21 +180,21 @@ impl Finish {
     /// empty body, `Connection: close` while draining, the request id and `x-served-by`; then
     /// the metrics and the access line.
     fn answer(self, outcome: Result<Response<Body>, String>) -> Response<Body> {
-        // `guard` lives to the end: the request stops counting as in flight once it is logged.
+        // `in_flight` lives to the end: the request stops counting as in flight once it is
+        // logged.
         let Finish {
             start,
-            state,
-            guard,
+            in_flight,
             route,
             method,
             http1,
             head,
             has_body,
-            access,
             given_id,
             info,
             conn,
         } = self;
+        let state = &in_flight.0;
         let mut rsp = outcome.unwrap_or_else(|panic| {
             state.metrics.panic_answered();
             crate::log_at!(Level::Error, "app", "request handler panicked; answered 500",
@@ -224,7 +222,7 @@ impl Finish {
         }
         let id = match given_id {
             Some(id) => Some(id),
-            None if access => Some(request_id::new()),
+            None if info.is_some() => Some(request_id::new()),
             None => None,
         };
         if let Some(id) = &id {
@@ -242,7 +240,7 @@ impl Finish {
             let bytes = body_len(&rsp);
             access::log(info, status, took, bytes, &conn.peer, id.as_ref(), fault);
         }
-        drop(guard);
+        drop(in_flight);
         rsp
     }
 }
