@@ -5,8 +5,9 @@
 //! 1. **Throughput and latency** — `GET /` at 64 keep-alive connections, each server pinned to
 //!    CPU 0 (`taskset -c 0`, so each picks the current-thread runtime) and wrk to CPU 1
 //!    (`wrk -t1 -c64 -d5s --latency`). Four servers, interleaved round by round (the two of each
-//!    compared pair back to back, every other round backwards), medians reported: bare hyper (`benches/speed/bare.rs`), the logging floor (the same server writing
-//!    our two lines per request from its own thread, `benches/speed/floor.rs`), ours with
+//!    compared pair back to back, every other round backwards), medians reported: bare hyper
+//!    (`benches/speed/bare.rs`), the logging floor (the same server writing our two lines per
+//!    request from its own thread, `benches/speed/floor.rs`), ours with
 //!    `ACCESS_LOG=false` (the default `LOG_LEVEL=info` still writes `Hello World requested` per
 //!    request) and ours with the access log on. stdout goes to a file; after each run of ours
 //!    the bench checks that every answered request has its lines in that file, and that the
