@@ -133,11 +133,7 @@ pub(crate) fn metrics(app: &App, _: &Uri) -> Response<Body> {
         system: crate::sysinfo::collect(),
         lab: s.lab.report(),
     });
-    r::respond(
-        StatusCode::OK,
-        "text/plain; version=0.0.4; charset=utf-8",
-        Bytes::from(text),
-    )
+    r::respond(StatusCode::OK, r::PROMETHEUS_TEXT, Bytes::from(text))
 }
 
 pub(crate) fn openapi(app: &App, _: &Uri) -> Response<Body> {
@@ -147,7 +143,7 @@ pub(crate) fn openapi(app: &App, _: &Uri) -> Response<Body> {
 pub(crate) fn docs(_: &App, _: &Uri) -> Response<Body> {
     r::respond(
         StatusCode::OK,
-        "text/html; charset=utf-8",
+        r::HTML,
         Bytes::from_static(DOCS_HTML.as_bytes()),
     )
 }

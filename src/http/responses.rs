@@ -21,20 +21,27 @@ pub(crate) const STATUSES: &[u16] = &[
 /// The body of every 431, HTTP/1 (rewritten by `reject`) and HTTP/2 (`too_many_headers`).
 pub(crate) const HEAD_TOO_LARGE: &str = r#"{"detail":"Request Header Fields Too Large"}"#;
 
+/// The content types the service answers with. Constants, so that the check `from_static`
+/// makes of every byte runs once at compile time and not on every response (callgrind: ~180
+/// instructions per `GET /`).
+pub(crate) const JSON: HeaderValue = HeaderValue::from_static("application/json");
+pub(crate) const PROMETHEUS_TEXT: HeaderValue =
+    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
+pub(crate) const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
+
 pub(crate) fn respond(
     status: StatusCode,
-    content_type: &'static str,
+    content_type: HeaderValue,
     body: Bytes,
 ) -> Response<Body> {
     let mut rsp = Response::new(Body::new(body));
     *rsp.status_mut() = status;
-    rsp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    rsp.headers_mut().insert(header::CONTENT_TYPE, content_type);
     rsp
 }
 
 pub(crate) fn json_bytes(status: StatusCode, body: Bytes) -> Response<Body> {
-    respond(status, "application/json", body)
+    respond(status, JSON, body)
 }
 
 pub(crate) fn json_static(status: StatusCode, body: &'static str) -> Response<Body> {
@@ -111,9 +118,14 @@ pub(crate) fn timed_out() -> Response<Body> {
 
 /// Marks an HTTP/1 answer as the connection's last (`Connection: close`).
 pub(crate) fn closing(mut rsp: Response<Body>) -> Response<Body> {
-    rsp.headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    mark_closing(&mut rsp);
     rsp
+}
+
+/// [`closing`] in place.
+pub(crate) fn mark_closing(rsp: &mut Response<Body>) {
+    const CLOSE: HeaderValue = HeaderValue::from_static("close");
+    rsp.headers_mut().insert(header::CONNECTION, CLOSE);
 }
 
 #[cfg(test)]

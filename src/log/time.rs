@@ -25,7 +25,11 @@ impl Clock {
         }
         out.push_str(&self.second);
         out.push('.');
-        push_digits(out, u64::from(since.subsec_micros()), 6);
+        // Always six digits: three pairs, no loop.
+        let us = since.subsec_micros();
+        out.push_str(pair((us / 10_000) as u8));
+        out.push_str(pair((us / 100 % 100) as u8));
+        out.push_str(pair((us % 100) as u8));
         out.push_str("+00:00");
     }
 
@@ -53,38 +57,50 @@ pub fn push_timestamp(out: &mut String, time: SystemTime) {
     Clock::default().push(out, time);
 }
 
-/// Two decimal digits of every number below 100: one division by 100 gives two digits.
-const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-                            2021222324252627282930313233343536373839\
-                            4041424344454647484950515253545556575859\
-                            6061626364656667686970717273747576777879\
-                            8081828384858687888990919293949596979899";
+/// Two decimal digits of every number below 100: one division by 100 gives two digits. A
+/// `&str`, so that appending a pair is a slice copy with no UTF-8 check.
+const PAIRS: &str = "0001020304050607080910111213141516171819\
+                     2021222324252627282930313233343536373839\
+                     4041424344454647484950515253545556575859\
+                     6061626364656667686970717273747576777879\
+                     8081828384858687888990919293949596979899";
 
-/// Appends `n` in decimal, zero-padded to at least `width` digits (at most 20).
+fn pair(p: u8) -> &'static str {
+    let i = usize::from(p) * 2;
+    &PAIRS[i..i + 2]
+}
+
+/// Appends `n` in decimal, zero-padded to at least `width` digits.
 ///
 /// Every log line calls this several times (the microseconds, the status, the duration), so
-/// it is written for the common small numbers: two digits per division, then one append
-/// (callgrind: the timestamp it renders fell from ~307 to ~210 instructions per line).
+/// it is written for the common small numbers: two digits per division, appended as pairs
+/// from a `&str` table (callgrind: ~180 instructions per number when the digits went through
+/// `str::from_utf8`, ~65 now).
 pub fn push_digits(out: &mut String, mut n: u64, width: usize) {
-    let mut buf = [b'0'; 20];
-    let mut i = buf.len();
-    while n >= 100 {
-        let pair = (n % 100) as usize * 2;
+    // Base-100 digits, least significant first; u64::MAX has 10.
+    let mut pairs = [0u8; 10];
+    let mut k = 0;
+    loop {
+        pairs[k] = (n % 100) as u8;
         n /= 100;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        k += 1;
+        if n == 0 {
+            break;
+        }
     }
-    if n >= 10 {
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&PAIRS[n as usize * 2..n as usize * 2 + 2]);
+    let top = pairs[k - 1];
+    let digits = 2 * k - usize::from(top < 10);
+    for _ in digits..width {
+        out.push('0');
+    }
+    if top < 10 {
+        out.push(char::from(b'0' + top));
     } else {
-        i -= 1;
-        buf[i] = b'0' + n as u8;
+        out.push_str(pair(top));
     }
-    let start = i.min(buf.len() - width.min(buf.len()));
-    // ASCII digits: the check cannot fail, and on a few bytes it is cheaper than pushing
-    // them one by one.
-    out.push_str(std::str::from_utf8(&buf[start..]).unwrap_or_default());
+    for &p in pairs[..k - 1].iter().rev() {
+        out.push_str(pair(p));
+    }
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day); the era-based algorithm
@@ -148,6 +164,23 @@ mod tests {
             s,
             "0 07 42 123 000005 18446744073709551615 00000000000000000009 "
         );
+    }
+
+    #[test]
+    fn digits_match_fmt() {
+        let mut n = 1u64;
+        let mut numbers = vec![0, 9, 10, 99, 100, 999_999, u64::MAX];
+        while let Some(m) = n.checked_mul(7) {
+            numbers.extend([n - 1, n, n + 1]);
+            n = m;
+        }
+        for n in numbers {
+            for width in [1, 2, 3, 6, 20, 22] {
+                let mut s = String::from("x");
+                push_digits(&mut s, n, width);
+                assert_eq!(s, format!("x{n:0width$}"), "n={n} width={width}");
+            }
+        }
     }
 
     /// A remembered second gives the same text as a fresh rendering: for repeats, for the
