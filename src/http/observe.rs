@@ -74,7 +74,7 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
     type Error = Infallible;
     type Future = Observing;
 
-    fn call(&self, req: Request<Incoming>) -> Observing {
+    fn call(&self, mut req: Request<Incoming>) -> Observing {
         let start = Instant::now();
         let state = self.handler.state().clone();
         state.metrics.request_started();
@@ -92,11 +92,7 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
             http1: req.version() <= Version::HTTP_11,
             head: req.method() == Method::HEAD,
             has_body,
-            given_id: req
-                .headers()
-                .get(&X_REQUEST_ID)
-                .filter(|v| request_id::valid(v))
-                .cloned(),
+            given_id: request_id::given(req.headers()),
             info: access.then(|| AccessInfo {
                 method: req.method().clone(),
                 uri: req.uri().clone(),
@@ -106,7 +102,6 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
             conn: Arc::clone(&self.conn),
             in_flight: InFlight(state),
         };
-        let mut req = req;
         if def.is_some_and(|d| matches!(d.answer, routes::Answer::Request(_))) {
             // `/echo` shows the peer; the other whole-request routes ignore it.
             let peer: Arc<str> = Arc::from(&*self.conn.peer);

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use hyper::body::Bytes;
-use hyper::header::{HeaderName, HeaderValue};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 
 pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -13,6 +13,24 @@ pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-i
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// `"{prefix:08x}-"`, formatted once.
 static ID_PREFIX: OnceLock<String> = OnceLock::new();
+
+/// The client's `X-Request-Id`, if it sent a valid one.
+///
+/// A request carries few headers (wrk sends one, curl three), and over so few a scan of the
+/// names is cheaper than hashing ours for a lookup (callgrind: ~137 instructions per request
+/// for the lookup); a request with many headers gets the lookup.
+pub(crate) fn given(headers: &HeaderMap) -> Option<HeaderValue> {
+    const SCAN_UP_TO: usize = 8;
+    let value = if headers.len() <= SCAN_UP_TO {
+        // `iter` yields a name's values in order, so this finds the value `get` would.
+        headers
+            .iter()
+            .find_map(|(name, value)| (*name == X_REQUEST_ID).then_some(value))
+    } else {
+        headers.get(&X_REQUEST_ID)
+    };
+    value.filter(|v| valid(v)).cloned()
+}
 
 /// 1 to 128 visible ASCII characters.
 pub(crate) fn valid(v: &HeaderValue) -> bool {
@@ -62,6 +80,27 @@ mod tests {
             let mut s = String::new();
             push_hex(&mut s, n);
             assert_eq!(s, format!("{n:x}"));
+        }
+    }
+
+    /// The scan over a few headers and the lookup over many find the same value: the first
+    /// one sent, if it is valid.
+    #[test]
+    fn the_given_id_is_found_among_few_headers_and_many() {
+        for others in [0, 1, 7, 8, 9, 40] {
+            let mut h = HeaderMap::new();
+            for i in 0..others {
+                h.insert(
+                    HeaderName::from_bytes(format!("x-other-{i}").as_bytes()).unwrap(),
+                    HeaderValue::from_static("v"),
+                );
+            }
+            assert_eq!(given(&h), None, "{others} other headers, no id");
+            h.append(&X_REQUEST_ID, HeaderValue::from_static("first"));
+            h.append(&X_REQUEST_ID, HeaderValue::from_static("second"));
+            assert_eq!(given(&h).unwrap(), "first", "{others} other headers");
+            h.insert(&X_REQUEST_ID, HeaderValue::from_static("not valid"));
+            assert_eq!(given(&h), None, "{others} other headers, invalid id");
         }
     }
 
