@@ -29,9 +29,10 @@ const REJECTS: [(&[u8], u16, &str); 3] = [
 pub(crate) const REJECTED_STATUSES: [u16; 3] = [REJECTS[0].1, REJECTS[1].1, REJECTS[2].1];
 
 /// If `buf` starts with one of hyper's own error heads, returns its length, its status and the
-/// JSON replacement (head and body, with `connection: close`: hyper closes after a parse
-/// error). Pure, so it can be tested and fuzzed on its own.
-pub fn rewrite(buf: &[u8]) -> Option<(usize, u16, Vec<u8>)> {
+/// JSON replacement (head and body, with `x-served-by: {served_by}` like every other answer,
+/// and `connection: close`: hyper closes after a parse error). Pure, so it can be tested and
+/// fuzzed on its own.
+pub fn rewrite(buf: &[u8], served_by: &[u8]) -> Option<(usize, u16, Vec<u8>)> {
     // Every response head passes here: one byte (the status class) turns away the 2xx and
     // 3xx answers before any prefix is compared.
     if buf.get(9) != Some(&b'4') {
@@ -40,7 +41,7 @@ pub fn rewrite(buf: &[u8]) -> Option<(usize, u16, Vec<u8>)> {
     let (_, status, body) = REJECTS.iter().find(|(p, ..)| buf.starts_with(p))?;
     let end = find(buf, b"\r\n\r\n")? + 4;
     let head = &buf[..end];
-    let mut out = Vec::with_capacity(end + 96 + body.len());
+    let mut out = Vec::with_capacity(end + 112 + served_by.len() + body.len());
     // Lines without their CR; empty ones dropped, so the output has exactly one blank line.
     let mut lines = head[..end - 2]
         .split(|&b| b == b'\n')
@@ -62,6 +63,9 @@ pub fn rewrite(buf: &[u8]) -> Option<(usize, u16, Vec<u8>)> {
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"content-type: application/json\r\n");
+    out.extend_from_slice(b"x-served-by: ");
+    out.extend_from_slice(served_by);
+    out.extend_from_slice(b"\r\n");
     out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
     out.extend_from_slice(b"connection: close\r\n\r\n");
     out.extend_from_slice(body.as_bytes());
@@ -112,13 +116,14 @@ mod tests {
     #[test]
     fn hypers_own_431_becomes_json() {
         let head = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: Thu, 01 Jan 2026 00:00:00 GMT\r\n\r\n";
-        let (len, status, out) = rewrite(head).unwrap();
+        let (len, status, out) = rewrite(head, b"pod-1").unwrap();
         assert_eq!((len, status), (head.len(), 431));
         let text = String::from_utf8(out).unwrap();
         let (h, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(h.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
         assert!(h.contains("\r\ncontent-type: application/json"));
         assert!(h.contains("\r\ndate: Thu"));
+        assert!(h.contains("\r\nx-served-by: pod-1\r\n"));
         assert!(h.contains(&format!("\r\ncontent-length: {}", body.len())));
         assert!(!h.contains("content-length: 0"));
         assert_eq!(body, r#"{"detail":"Request Header Fields Too Large"}"#);
@@ -133,7 +138,7 @@ mod tests {
             b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\n", // incomplete
             b"",
         ] {
-            assert!(rewrite(head).is_none(), "{:?}", String::from_utf8_lossy(head));
+            assert!(rewrite(head, b"pod-1").is_none(), "{:?}", String::from_utf8_lossy(head));
         }
     }
 
@@ -141,7 +146,7 @@ mod tests {
     fn stray_blank_lines_cannot_end_the_head_early() {
         // Found by the `query` fuzz target: a bare-CR line used to be copied as a blank line.
         let odd = b"HTTP/1.1 431 Req\r\n\n\r\n\r\ndate: x\r\n\r\n";
-        let (_, _, out) = rewrite(odd).unwrap();
+        let (_, _, out) = rewrite(odd, b"pod-1").unwrap();
         let text = String::from_utf8(out).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(
@@ -153,11 +158,14 @@ mod tests {
 
     #[test]
     fn bad_request_and_uri_too_long_too() {
-        let (_, s, out) =
-            rewrite(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n").unwrap();
+        let (_, s, out) = rewrite(
+            b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n",
+            b"pod-1",
+        )
+        .unwrap();
         assert_eq!(s, 400);
         assert!(out.ends_with(br#"{"detail":"Bad Request"}"#));
-        let (_, s, _) = rewrite(b"HTTP/1.1 414 URI Too Long\r\n\r\n").unwrap();
+        let (_, s, _) = rewrite(b"HTTP/1.1 414 URI Too Long\r\n\r\n", b"pod-1").unwrap();
         assert_eq!(s, 414);
     }
 }

@@ -155,7 +155,7 @@ impl<T: Read + Write + Unpin> Write for JsonRejects<T> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         ready!(this.poll_pending(cx))?;
-        if let Some((len, status, replacement)) = rewrite(buf) {
+        if let Some((len, status, replacement)) = rewrite(buf, this.state.served_by.as_bytes()) {
             this.reject(status, replacement);
             // Best effort now; the rest goes out before any later write, flush or shutdown.
             if let Poll::Ready(Err(e)) = this.poll_pending(cx) {
@@ -175,7 +175,9 @@ impl<T: Read + Write + Unpin> Write for JsonRejects<T> {
         ready!(this.poll_pending(cx))?;
         // hyper puts a message head in its own (first) buffer.
         if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
-            if let Some((len, status, replacement)) = rewrite(first) {
+            if let Some((len, status, replacement)) =
+                rewrite(first, this.state.served_by.as_bytes())
+            {
                 this.reject(status, replacement);
                 if let Poll::Ready(Err(e)) = this.poll_pending(cx) {
                     return Poll::Ready(Err(e));

@@ -166,7 +166,7 @@ fn check_invalid(e: &query::Invalid, key: &str) {
 /// The rewrite of hyper's own error answers: never panics; when it fires, the replacement is
 /// a complete HTTP/1.1 answer whose body is JSON of the length declared.
 pub fn check_reject(data: &[u8]) {
-    if let Some((len, status, out)) = reject::rewrite(data) {
+    if let Some((len, status, out)) = reject::rewrite(data, b"pod-1") {
         assert!(len <= data.len());
         assert!([400, 414, 431].contains(&status));
         let end = out

@@ -100,6 +100,12 @@ fn assert_json(a: &Answer, status: u16, what: &str) -> serde_json::Value {
         "{what}: not JSON: {}",
         a.head
     );
+    // Every answer names its pod, hyper's rejections rewritten by the service included.
+    assert!(
+        a.head.contains("x-served-by: "),
+        "{what}: no x-served-by: {}",
+        a.head
+    );
     a.json()
 }
 

@@ -163,7 +163,7 @@ proptest! {
         let mut buf = head.clone().into_bytes();
         buf.extend_from_slice(&tail);
         let has_type = headers.iter().any(|h| h.starts_with("content-type:"));
-        let r = hello_world::internals::reject::rewrite(&buf);
+        let r = hello_world::internals::reject::rewrite(&buf, b"pod-1");
         prop_assert_eq!(r.is_some(), !has_type);
         if let Some((len, _, _)) = r {
             prop_assert_eq!(len, head.len());
