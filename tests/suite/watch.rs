@@ -41,7 +41,12 @@ impl Run {
 
 /// Runs `hello-world watch ARGS --output json`, killed if it outlives `limit`.
 fn watch(args: &[&str], limit: Duration) -> Run {
-    let mut p = Command::new(BIN)
+    let p = spawn_watch(args);
+    wait_for(p, limit, &format!("watch {args:?}"))
+}
+
+fn spawn_watch(args: &[&str]) -> Proc {
+    Command::new(BIN)
         .arg("watch")
         .args(args)
         .args(["--output", "json"])
@@ -49,7 +54,12 @@ fn watch(args: &[&str], limit: Duration) -> Run {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn watch");
+        .expect("spawn watch")
+}
+
+/// Waits for a spawned run (killed, and the test failed, if it outlives `limit`) and parses
+/// its output.
+fn wait_for(mut p: Proc, limit: Duration, what: &str) -> Run {
     let end = Instant::now() + limit;
     let status = loop {
         if let Some(s) = p.try_wait().unwrap() {
@@ -57,7 +67,7 @@ fn watch(args: &[&str], limit: Duration) -> Run {
         }
         if Instant::now() > end {
             let _ = p.kill();
-            panic!("watch {args:?} did not end within {limit:?}");
+            panic!("{what} did not end within {limit:?}");
         }
         thread::sleep(Duration::from_millis(20));
     };
@@ -194,6 +204,35 @@ fn steady_run_matches_the_servers_metrics() {
     check_shape(&r);
     assert_eq!(r.summary()["ok"], 40);
     assert_eq!(served_root(server.addr()), 190);
+}
+
+/// An open-ended run (no `--duration`) ends on Ctrl-C: SIGINT stops the schedule, the requests
+/// in flight are waited for, and the summary still adds up to what the server counted.
+#[test]
+fn an_open_ended_run_ends_on_sigint_with_its_summary() {
+    let server = testkit::start(BIN, &[("APP_VERSION", "1.0.0")]);
+    let url = format!("http://{}/", server.addr());
+    let mut p = spawn_watch(&[&url, "--rate", "50"]);
+    thread::sleep(Duration::from_millis(2500));
+    assert!(
+        p.try_wait().unwrap().is_none(),
+        "ended without --duration or a signal"
+    );
+    send_signal(p.id(), "INT");
+    // The schedule stops at once; the requests in flight get at most the 2 s timeout.
+    let r = wait_for(p, Duration::from_secs(5), "watch after SIGINT");
+    assert_eq!(r.code, 0, "nothing failed: {}", r.stderr);
+    check_shape(&r);
+    let s = r.summary();
+    let sent = s["sent"].as_u64().unwrap();
+    // 2.5 s at 50 req/s, give or take the start-up and the signal's delivery.
+    assert!((100..=140).contains(&sent), "sent {sent}");
+    assert_eq!(s["failed"], 0);
+    assert_eq!(
+        served_root(server.addr()),
+        sent,
+        "the server saw every request sent"
+    );
 }
 
 /// A server that is down from the start is a result, not a crash: all refused, exit 1.
@@ -564,8 +603,8 @@ fn killed_backend_is_counted_like_nginx_logged_it() {
     assert_eq!(s["sent"], 300);
 }
 
-/// `kill -s SIG PID` for the nginx processes this module starts (the servers are signalled
-/// through `testkit::Server`).
+/// `kill -s SIG PID` for the nginx and watch processes this module starts (the servers are
+/// signalled through `testkit::Server`).
 fn send_signal(pid: u32, sig: &str) {
     let st = std::process::Command::new("kill")
         .args(["-s", sig, &pid.to_string()])
