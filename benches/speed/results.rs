@@ -201,7 +201,11 @@ pub(crate) fn write(
     let _ = writeln!(md, "{}", render_table(rows));
     let _ = writeln!(md, "Every run:\n\n{}", render_runs(runs));
     std::fs::write(dir.join("SPEED.md"), md).expect("writing SPEED.md");
-    println!("speed: wrote benches/results/speed.json and benches/results/SPEED.md");
+    println!(
+        "speed: wrote {} and {}",
+        dir.join("speed.json").display(),
+        dir.join("SPEED.md").display()
+    );
 }
 
 /// If the previous results are from the same commit and some verdict differs, a paragraph
