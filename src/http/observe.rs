@@ -19,13 +19,10 @@ use hyper::{Method, Request, Response, Version};
 use super::access::{self, AccessInfo};
 use super::request_id::{self, X_REQUEST_ID};
 use super::routes;
-use super::state::AppState;
+use super::state::{AppState, X_SERVED_BY};
 use super::{responses, Body, Handler, Reply};
 use crate::lifecycle::Phase;
 use crate::log::{self, Level};
-
-/// Names the pod that answered (POD_NAME), on every response.
-const X_SERVED_BY: header::HeaderName = header::HeaderName::from_static("x-served-by");
 
 /// What the requests of one connection and its I/O share.
 pub(crate) struct Conn {
@@ -222,11 +219,8 @@ impl Finish {
         if http1 && has_body && rsp.headers().contains_key(header::CONNECTION) {
             conn.linger.store(true, Ordering::Relaxed);
         }
-        let id = match given_id {
-            Some(id) => Some(id),
-            None if info.is_some() => Some(request_id::new()),
-            None => None,
-        };
+        // Made up only for the access log, which records it.
+        let id = given_id.or_else(|| info.as_ref().map(|_| request_id::new()));
         if let Some(id) = &id {
             rsp.headers_mut().insert(X_REQUEST_ID, id.clone());
         }

@@ -14,6 +14,7 @@
 use hyper::{Request, Response, Version};
 
 use super::responses::{self, HEAD_TOO_LARGE};
+use super::state::SERVED_BY;
 use super::Body;
 use crate::config::Limits;
 
@@ -63,7 +64,8 @@ pub fn rewrite(buf: &[u8], served_by: &[u8]) -> Option<(usize, u16, Vec<u8>)> {
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"content-type: application/json\r\n");
-    out.extend_from_slice(b"x-served-by: ");
+    out.extend_from_slice(SERVED_BY.as_bytes());
+    out.extend_from_slice(b": ");
     out.extend_from_slice(served_by);
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());

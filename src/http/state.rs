@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use hyper::header::HeaderValue;
+use hyper::header::{HeaderName, HeaderValue};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -15,6 +15,10 @@ use crate::lifecycle::{DrainCause, Lifecycle, Phase};
 use crate::log::Level;
 use crate::log_at;
 use crate::metrics::{Labels, Metrics};
+
+/// The header on every answer that names the pod which gave it (POD_NAME); `watch` reads it.
+pub(crate) const SERVED_BY: &str = "x-served-by";
+pub(crate) const X_SERVED_BY: HeaderName = HeaderName::from_static(SERVED_BY);
 
 /// Shared by every connection task through an `Arc`.
 pub struct AppState {

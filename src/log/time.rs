@@ -72,7 +72,7 @@ fn pair(p: u8) -> &'static str {
 
 /// Appends `n` in decimal, zero-padded to at least `width` digits.
 ///
-/// Every log line calls this several times (the microseconds, the status, the duration), so
+/// Log lines call this for their numbers (the status, the duration, the bytes), so
 /// it is written for the common small numbers: two digits per division, appended as pairs
 /// from a `&str` table (callgrind: ~180 instructions per number when the digits went through
 /// `str::from_utf8`, ~65 now).

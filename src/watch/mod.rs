@@ -40,8 +40,8 @@ use args::{Args, Output};
 use engine::{Event, Planned, Spec};
 use stats::Recorder;
 
-/// The header that names the pod which answered.
-pub const POD_HEADER: &str = "x-served-by";
+/// The header that names the pod which answered: the one this service sends.
+pub const POD_HEADER: &str = crate::http::state::SERVED_BY;
 /// A second's line is printed this long after the second ends, so answers completing just
 /// before the boundary are in it.
 const LINE_GRACE: Duration = Duration::from_millis(50);
