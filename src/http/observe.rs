@@ -23,6 +23,7 @@ use super::state::{AppState, X_SERVED_BY};
 use super::{responses, Body, Handler, Reply};
 use crate::lifecycle::Phase;
 use crate::log::{self, Level};
+use crate::server::HeadDeadline;
 
 /// What the requests of one connection and its I/O share.
 pub(crate) struct Conn {
@@ -32,6 +33,9 @@ pub(crate) struct Conn {
     /// then ends with a lingering close (`server::io`), so the client's remaining bytes do
     /// not turn into a RST that destroys the answer.
     pub linger: AtomicBool,
+    /// The deadline of the HTTP/1 request head being read (`server::head_timeout`); cleared
+    /// here, when the head has arrived and the service is called.
+    pub head: Arc<HeadDeadline>,
 }
 
 impl Conn {
@@ -39,6 +43,7 @@ impl Conn {
         Arc::new(Conn {
             peer: peer.to_string().into(),
             linger: AtomicBool::new(false),
+            head: Arc::default(),
         })
     }
 }
@@ -72,6 +77,7 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
     type Future = Observing;
 
     fn call(&self, mut req: Request<Incoming>) -> Observing {
+        self.conn.head.clear();
         let start = Instant::now();
         let state = self.handler.state().clone();
         state.metrics.request_started();

@@ -20,6 +20,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::acceptor::Slot;
+use super::head_timeout::{HeadTimer, Watch};
 use super::io::JsonRejects;
 use super::send_timeout::SendTimeout;
 use crate::config::Limits;
@@ -39,7 +40,9 @@ impl Protocols {
     pub fn new(limits: &Limits) -> Protocols {
         let mut h1 = http1::Builder::new();
         // Without a timer hyper silently ignores header_read_timeout (`docs/drain.md` §2.3). The same
-        // timeout is hyper's keep-alive idle timeout, hence above proxies' 60 s (R18).
+        // timeout is hyper's keep-alive idle timeout, hence above proxies' 60 s (R18). Each
+        // connection gets its own timer (`head_timeout`); this one is only the placeholder the
+        // builder needs to accept the timeout.
         h1.timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
             .keep_alive(true)
@@ -92,14 +95,18 @@ async fn sniff(stream: &TcpStream) -> io::Result<Option<Proto>> {
     }
 }
 
-/// Drives a hyper connection, asking for its graceful shutdown once the phase reaches `at`.
+/// Drives a hyper connection, asking for its graceful shutdown once the phase reaches `at`,
+/// and closing it when a request head is late (`head_timeout`; HTTP/1 only records deadlines).
 macro_rules! drive {
-    ($conn:expr, $phase:ident, $at:expr) => {{
+    ($conn:expr, $phase:ident, $at:expr, $head:expr) => {{
         let conn = $conn;
         tokio::pin!(conn);
+        let mut head = Watch::new($head);
         let mut told = false;
         loop {
             tokio::select! {
+                // The connection first: a head deadline it records is armed in the same pass.
+                biased;
                 res = conn.as_mut() => {
                     if let Err(e) = res {
                         // Peers hang up mid-request all the time; not the server's fault.
@@ -111,6 +118,12 @@ macro_rules! drive {
                 _ = $phase.wait_for(|p| *p >= $at), if !told => {
                     told = true;
                     conn.as_mut().graceful_shutdown();
+                }
+                _ = &mut head => {
+                    // As hyper would on its own timer: the connection is closed, no answer.
+                    log_at!(Level::Debug, "server", "request head not received in time; connection closed",
+                        "event" => "header_read_timeout");
+                    break;
                 }
             }
         }
@@ -148,17 +161,27 @@ pub(crate) async fn connection<H: Handler>(
     let shared = Conn::new(peer);
     let svc = Observed::new(handler, Arc::clone(&shared));
     match proto {
-        Proto::Http1 => drive!(
-            protocols
-                .h1
-                .serve_connection(JsonRejects::new(io, state, shared), svc),
-            phase,
-            Phase::Closing
-        ),
-        Proto::Http2 => drive!(
-            protocols.h2.serve_connection(io, svc),
-            phase,
-            Phase::Draining
-        ),
+        Proto::Http1 => {
+            let head = Arc::clone(&shared.head);
+            let mut h1 = protocols.h1.clone();
+            h1.timer(HeadTimer(Arc::clone(&head)));
+            drive!(
+                h1.serve_connection(JsonRejects::new(io, state, shared), svc),
+                phase,
+                Phase::Closing,
+                head
+            )
+        }
+        // hyper's HTTP/2 times no heads (its pings use the builder's tokio timer): the watch
+        // never arms.
+        Proto::Http2 => {
+            let head = Arc::clone(&shared.head);
+            drive!(
+                protocols.h2.serve_connection(io, svc),
+                phase,
+                Phase::Draining,
+                head
+            )
+        }
     }
 }

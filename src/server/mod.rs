@@ -22,6 +22,7 @@
 
 mod acceptor;
 mod conn;
+mod head_timeout;
 mod io;
 mod send_timeout;
 
@@ -39,6 +40,7 @@ use crate::log::Level;
 use crate::log_at;
 use acceptor::Acceptor;
 use conn::Protocols;
+pub(crate) use head_timeout::HeadDeadline;
 
 /// How the drain ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
