@@ -11,6 +11,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::future::Future as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +26,7 @@ use super::io::JsonRejects;
 use super::send_timeout::SendTimeout;
 use crate::config::Limits;
 use crate::http::observe::{Conn, Observed};
-use crate::http::Handler;
+use crate::http::{AppState, Handler};
 use crate::lifecycle::Phase;
 use crate::log::Level;
 use crate::log_at;
@@ -98,10 +99,18 @@ async fn sniff(stream: &TcpStream) -> io::Result<Option<Proto>> {
 /// Drives a hyper connection, asking for its graceful shutdown once the phase reaches `at`,
 /// and closing it when a request head is late (`head_timeout`; HTTP/1 only records deadlines).
 macro_rules! drive {
-    ($conn:expr, $phase:ident, $at:expr, $head:expr) => {{
+    ($conn:expr, $state:expr, $phase:ident, $at:expr, $head:expr) => {{
         let conn = $conn;
         tokio::pin!(conn);
         let mut head = Watch::new($head);
+        // The channel's future takes its locks when polled, and the select below polls its
+        // branches at every wake-up of the task (about once per request). So it is made once,
+        // and polled again only when the phase (an atomic, written before the channel wakes
+        // anyone) has changed since its last poll; in between it stays registered.
+        let shutdown = $phase.wait_for(|p| *p >= $at);
+        tokio::pin!(shutdown);
+        let state: &AppState = $state;
+        let mut seen = None;
         let mut told = false;
         loop {
             tokio::select! {
@@ -115,7 +124,14 @@ macro_rules! drive {
                     }
                     break;
                 }
-                _ = $phase.wait_for(|p| *p >= $at), if !told => {
+                _ = std::future::poll_fn(|cx| {
+                    let now = state.phase();
+                    if seen.replace(now) == Some(now) {
+                        return std::task::Poll::Pending;
+                    }
+                    // The `Ref` it yields holds the channel's read lock: dropped at once.
+                    shutdown.as_mut().poll(cx).map(drop)
+                }), if !told => {
                     told = true;
                     conn.as_mut().graceful_shutdown();
                 }
@@ -166,7 +182,8 @@ pub(crate) async fn connection<H: Handler>(
             let mut h1 = protocols.h1.clone();
             h1.timer(HeadTimer(Arc::clone(&head)));
             drive!(
-                h1.serve_connection(JsonRejects::new(io, state, shared), svc),
+                h1.serve_connection(JsonRejects::new(io, Arc::clone(&state), shared), svc),
+                &state,
                 phase,
                 Phase::Closing,
                 head
@@ -178,6 +195,7 @@ pub(crate) async fn connection<H: Handler>(
             let head = Arc::clone(&shared.head);
             drive!(
                 protocols.h2.serve_connection(io, svc),
+                &state,
                 phase,
                 Phase::Draining,
                 head
