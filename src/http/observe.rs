@@ -5,6 +5,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::ops::Deref;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -62,10 +63,12 @@ impl<H: Handler> Observed<H> {
 }
 
 /// Decrements `http_requests_in_flight` however the request ends: answered, panicked, or
-/// dropped because its connection was cut at the drain deadline.
-struct InFlight(Arc<AppState>);
+/// dropped because its connection was cut at the drain deadline. An answer made at once
+/// borrows the state; one that waits owns a clone (`Arc<AppState>`), and so do the
+/// connection's share (`S`, `C`).
+struct InFlight<S: Deref<Target = AppState>>(S);
 
-impl Drop for InFlight {
+impl<S: Deref<Target = AppState>> Drop for InFlight<S> {
     fn drop(&mut self) {
         self.0.metrics.request_ended();
     }
@@ -79,7 +82,7 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
     fn call(&self, mut req: Request<Incoming>) -> Observing {
         self.conn.head.clear();
         let start = Instant::now();
-        let state = self.handler.state().clone();
+        let state: &AppState = self.handler.state();
         state.metrics.request_started();
         let route = routes::resolve(req.uri().path());
         let access = state.config.access_log && log::enabled(Level::Info);
@@ -102,7 +105,7 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
                 version: req.version(),
                 user_agent: req.headers().get(header::USER_AGENT).cloned(),
             }),
-            conn: Arc::clone(&self.conn),
+            conn: &*self.conn,
             in_flight: InFlight(state),
         };
         if def.is_some_and(|d| matches!(d.answer, routes::Answer::Request(_))) {
@@ -125,7 +128,8 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for Observed<H> {
             }
             reply => {
                 let fut = CatchUnwind(reply);
-                let timeout = finish.in_flight.0.config.limits.request_timeout;
+                let timeout = state.config.limits.request_timeout;
+                let finish = finish.owned(Arc::clone(self.handler.state()), Arc::clone(&self.conn));
                 Observing::Waiting(Box::pin(async move {
                     let outcome = if can_wait {
                         match tokio::time::timeout(timeout, fut).await {
@@ -163,10 +167,12 @@ impl Future for Observing {
 }
 
 /// What `call` captured before the handler consumed the request, to finish its answer with.
-struct Finish {
+/// Borrowing the state and the connection's share (`&AppState`, `&Conn`) when the answer is
+/// made at once: cloning the two `Arc`s would be four atomic operations per request.
+struct Finish<S: Deref<Target = AppState>, C: Deref<Target = Conn>> {
     start: Instant,
     /// The app's state, held by the guard that ends the request's in-flight count.
-    in_flight: InFlight,
+    in_flight: InFlight<S>,
     route: routes::Route,
     method: usize,
     http1: bool,
@@ -175,10 +181,31 @@ struct Finish {
     given_id: Option<HeaderValue>,
     /// `Some` when the access log is on.
     info: Option<AccessInfo>,
-    conn: Arc<Conn>,
+    conn: C,
 }
 
-impl Finish {
+impl<'a> Finish<&'a AppState, &'a Conn> {
+    /// For an answer that is still to come: the same, owning what it borrowed.
+    fn owned(self, state: Arc<AppState>, conn: Arc<Conn>) -> Finish<Arc<AppState>, Arc<Conn>> {
+        let in_flight = InFlight(state);
+        // The borrowed guard must not count the request's end: the owned one will.
+        std::mem::forget(self.in_flight);
+        Finish {
+            start: self.start,
+            in_flight,
+            route: self.route,
+            method: self.method,
+            http1: self.http1,
+            head: self.head,
+            has_body: self.has_body,
+            given_id: self.given_id,
+            info: self.info,
+            conn,
+        }
+    }
+}
+
+impl<S: Deref<Target = AppState>, C: Deref<Target = Conn>> Finish<S, C> {
     /// A handler panicked: counted, logged, answered 500.
     fn panicked(&self, panic: &str) -> Response<Body> {
         self.in_flight.0.metrics.panic_answered();

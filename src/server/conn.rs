@@ -9,9 +9,9 @@
 //! `docs/drain.md` §2.3, so HTTP/1 connections instead end one by one after an answer marked
 //! `Connection: close`).
 
+use std::future::Future as _;
 use std::io;
 use std::net::SocketAddr;
-use std::future::Future as _;
 use std::sync::Arc;
 use std::time::Duration;
 
