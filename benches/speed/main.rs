@@ -4,7 +4,7 @@
 //!
 //! 1. **Throughput and latency** — `GET /` at 64 keep-alive connections, each server pinned to
 //!    CPU 0 (`taskset -c 0`, so each picks the current-thread runtime) and wrk to CPU 1
-//!    (`wrk -t1 -c64 -d5s --latency`). Four servers, interleaved round by round (the two of each
+//!    (`wrk -t1 -c64 -d3s --latency`). Four servers, interleaved round by round (the two of each
 //!    compared pair back to back, every other round backwards), medians reported: bare hyper
 //!    (`benches/speed/bare.rs`), the logging floor (the same server writing our two lines per
 //!    request from its own thread, `benches/speed/floor.rs`), ours with
@@ -25,7 +25,7 @@
 //!
 //! Results: a table on stdout, `benches/results/speed.json` and `benches/results/SPEED.md`
 //! (with the machine, date, commit and load averages; a loaded machine is said to be loaded).
-//! Knobs (environment): `SPEED_SECONDS` (5), `SPEED_ROUNDS` (8), `SPEED_RSS_REQUESTS`
+//! Knobs (environment): `SPEED_SECONDS` (3), `SPEED_ROUNDS` (16), `SPEED_RSS_REQUESTS`
 //! (1000000), `SPEED_LOAD_WAIT` (seconds to wait for the machine to calm down, 120),
 //! `SPEED_SKIP_BUILD=1` (use the binaries already in `target/`), `SPEED_PARTS` (a comma list of
 //! `throughput,callgrind,memory,startup`, all by default; for quick iterations only),
@@ -157,8 +157,11 @@ struct Run {
 
 fn main() {
     let knobs = Knobs {
-        seconds: env_num("SPEED_SECONDS", 5),
-        rounds: env_num("SPEED_ROUNDS", 8) as usize,
+        // Many short rounds rather than a few long ones: on a shared VM the speed drifts over
+        // seconds (bare hyper's own req/s moves by a third between 5 s rounds), so the two
+        // runs of a compared pair are kept close in time, and the median is over more pairs.
+        seconds: env_num("SPEED_SECONDS", 3),
+        rounds: env_num("SPEED_ROUNDS", 16) as usize,
         rss_requests: env_num("SPEED_RSS_REQUESTS", 1_000_000),
         load_wait: env_num("SPEED_LOAD_WAIT", 120),
         skip_build: std::env::var("SPEED_SKIP_BUILD").is_ok_and(|v| v == "1"),
