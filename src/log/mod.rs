@@ -79,6 +79,14 @@ pub fn log(level: Level, logger: &str, message: &str, fields: &[(&str, Value<'_>
     });
 }
 
+/// [`log`] for a field-less record with a literal logger and message (`log_at!` picks it).
+pub fn log_static(level: Level, logger: &'static str, message: &'static str) {
+    let Some(l) = active(level) else { return };
+    l.batcher.append(|out, scratch| {
+        scratch.write_static(out, SystemTime::now(), level, logger, &l.pod, message);
+    });
+}
+
 /// Formats and enqueues one access-log record (level INFO, logger `access`).
 pub fn log_access(a: &Access<'_>) {
     let Some(l) = active(Level::Info) else { return };
@@ -95,6 +103,11 @@ pub fn flush(timeout: Duration) -> bool {
 /// `info!`-style helpers keep call sites to one line.
 #[macro_export]
 macro_rules! log_at {
+    ($level:expr, $logger:literal, $msg:literal $(,)?) => {
+        if $crate::log::enabled($level) {
+            $crate::log::log_static($level, $logger, $msg);
+        }
+    };
     ($level:expr, $logger:expr, $msg:expr $(, $k:literal => $v:expr)* $(,)?) => {
         if $crate::log::enabled($level) {
             $crate::log::log($level, $logger, &$msg, &[$(($k, $crate::log::Value::from($v))),*]);
