@@ -40,12 +40,11 @@ pub(crate) struct Protocols {
 impl Protocols {
     pub fn new(limits: &Limits) -> Protocols {
         let mut h1 = http1::Builder::new();
-        // Without a timer hyper silently ignores header_read_timeout (`docs/drain.md` §2.3). The same
-        // timeout is hyper's keep-alive idle timeout, hence above proxies' 60 s (R18). Each
-        // connection gets its own timer (`head_timeout`); this one is only the placeholder the
-        // builder needs to accept the timeout.
-        h1.timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout)
+        // The same timeout is hyper's keep-alive idle timeout, hence above proxies' 60 s (R18).
+        // Each connection gives its copy of the builder a timer of its own (`head_timeout`):
+        // without one hyper would ignore a default timeout (`docs/drain.md` §2.3) and refuses
+        // to serve with a configured one.
+        h1.header_read_timeout(limits.header_read_timeout)
             .keep_alive(true)
             .max_buf_size(limits.max_header_bytes)
             .max_headers(limits.max_headers);
