@@ -9,7 +9,6 @@
 //! `docs/drain.md` §2.3, so HTTP/1 connections instead end one by one after an answer marked
 //! `Connection: close`).
 
-use std::future::Future as _;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,7 +25,7 @@ use super::io::JsonRejects;
 use super::send_timeout::SendTimeout;
 use crate::config::Limits;
 use crate::http::observe::{Conn, Observed};
-use crate::http::{AppState, Handler};
+use crate::http::Handler;
 use crate::lifecycle::Phase;
 use crate::log::Level;
 use crate::log_at;
@@ -98,18 +97,10 @@ async fn sniff(stream: &TcpStream) -> io::Result<Option<Proto>> {
 /// Drives a hyper connection, asking for its graceful shutdown once the phase reaches `at`,
 /// and closing it when a request head is late (`head_timeout`; HTTP/1 only records deadlines).
 macro_rules! drive {
-    ($conn:expr, $state:expr, $phase:ident, $at:expr, $head:expr) => {{
+    ($conn:expr, $phase:ident, $at:expr, $head:expr) => {{
         let conn = $conn;
         tokio::pin!(conn);
         let mut head = Watch::new($head);
-        // The channel's future takes its locks when polled, and the select below polls its
-        // branches at every wake-up of the task (about once per request). So it is made once,
-        // and polled again only when the phase (an atomic, written before the channel wakes
-        // anyone) has changed since its last poll; in between it stays registered.
-        let shutdown = $phase.wait_for(|p| *p >= $at);
-        tokio::pin!(shutdown);
-        let state: &AppState = $state;
-        let mut seen = None;
         let mut told = false;
         loop {
             tokio::select! {
@@ -123,14 +114,7 @@ macro_rules! drive {
                     }
                     break;
                 }
-                _ = std::future::poll_fn(|cx| {
-                    let now = state.phase();
-                    if seen.replace(now) == Some(now) {
-                        return std::task::Poll::Pending;
-                    }
-                    // The `Ref` it yields holds the channel's read lock: dropped at once.
-                    shutdown.as_mut().poll(cx).map(drop)
-                }), if !told => {
+                _ = $phase.wait_for(|p| *p >= $at), if !told => {
                     told = true;
                     conn.as_mut().graceful_shutdown();
                 }
@@ -181,8 +165,7 @@ pub(crate) async fn connection<H: Handler>(
             let mut h1 = protocols.h1.clone();
             h1.timer(HeadTimer(Arc::clone(&head)));
             drive!(
-                h1.serve_connection(JsonRejects::new(io, Arc::clone(&state), shared), svc),
-                &state,
+                h1.serve_connection(JsonRejects::new(io, state, shared), svc),
                 phase,
                 Phase::Closing,
                 head
@@ -194,7 +177,6 @@ pub(crate) async fn connection<H: Handler>(
             let head = Arc::clone(&shared.head);
             drive!(
                 protocols.h2.serve_connection(io, svc),
-                &state,
                 phase,
                 Phase::Draining,
                 head
