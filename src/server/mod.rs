@@ -24,6 +24,7 @@ mod acceptor;
 mod conn;
 mod head_timeout;
 mod io;
+mod phase_gate;
 mod send_timeout;
 
 use std::sync::Arc;
