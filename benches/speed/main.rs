@@ -15,6 +15,13 @@
 //!    saturates its own CPU near 100k req/s, so the server's CPU time per request
 //!    (utime+stime from `/proc/<pid>/stat`) is reported too: a tie in req/s can hide a
 //!    costlier server.
+//!    Each target ratio comes with a distribution-free 95% interval for its median; a target
+//!    inside the interval is within this run's noise, and the table says so.
+//!
+//!    **At once** (`at_once.rs`, a cross-check beside the verdicts): the two servers of a pair
+//!    on CPU 0 together, in cpu cgroups with equal shares, each loaded by its own wrk; their
+//!    ratio of requests per CPU-second cancels the VM's changing speed, and an A/A pair (the
+//!    floor against itself) shows the method's own error. Needs root and cgroup v1's `cpu`.
 //! 2. **Instructions per request** — callgrind, one worker (`callgrind.rs`): deterministic,
 //!    so it still means something on a loaded machine.
 //! 3. **Memory** — VmRSS of the musl release build, idle and after 1 million requests, with
@@ -25,10 +32,11 @@
 //!
 //! Results: a table on stdout, `benches/results/speed.json` and `benches/results/SPEED.md`
 //! (with the machine, date, commit and load averages; a loaded machine is said to be loaded).
-//! Knobs (environment): `SPEED_SECONDS` (3), `SPEED_ROUNDS` (16), `SPEED_RSS_REQUESTS`
+//! Knobs (environment): `SPEED_SECONDS` (3), `SPEED_ROUNDS` (16), `SPEED_AT_ONCE_ROUNDS` (8),
+//! `SPEED_RSS_REQUESTS`
 //! (1000000), `SPEED_LOAD_WAIT` (seconds to wait for the machine to calm down, 120),
 //! `SPEED_SKIP_BUILD=1` (use the binaries already in `target/`), `SPEED_PARTS` (a comma list of
-//! `throughput,callgrind,memory,startup`, all by default; for quick iterations only),
+//! `throughput,at_once,callgrind,memory,startup`, all by default; for quick iterations only),
 //! `SPEED_OURS_BIN` (measure another build of ours, e.g. an older commit's
 //! `target/release/hello-world`, in place of this tree's glibc build; the results name it) and
 //! `SPEED_OUT` (the results directory, `benches/results` by default). The two last compare a
@@ -37,6 +45,7 @@
 //!
 //! Every wait is bounded; the bench signals only the processes it started, by PID.
 
+mod at_once;
 mod callgrind;
 mod machine;
 mod memory;
@@ -59,6 +68,7 @@ const MIB: f64 = 1024.0 * 1024.0;
 struct Knobs {
     seconds: u64,
     rounds: usize,
+    at_once_rounds: usize,
     rss_requests: u64,
     load_wait: u64,
     skip_build: bool,
@@ -162,17 +172,21 @@ fn main() {
         // runs of a compared pair are kept close in time, and the median is over more pairs.
         seconds: env_num("SPEED_SECONDS", 3),
         rounds: env_num("SPEED_ROUNDS", 16) as usize,
+        // At once, the machine's speed cancels: a 3 s round scatters by ~0.015 (A/A), so 8
+        // rounds are plenty.
+        at_once_rounds: env_num("SPEED_AT_ONCE_ROUNDS", 8) as usize,
         rss_requests: env_num("SPEED_RSS_REQUESTS", 1_000_000),
         load_wait: env_num("SPEED_LOAD_WAIT", 120),
         skip_build: std::env::var("SPEED_SKIP_BUILD").is_ok_and(|v| v == "1"),
         parts: std::env::var("SPEED_PARTS")
-            .unwrap_or_else(|_| "throughput,callgrind,memory,startup".into())
+            .unwrap_or_else(|_| "throughput,at_once,callgrind,memory,startup".into())
             .split(',')
             .map(str::to_owned)
             .collect(),
     };
     preflight();
     wrk::self_check();
+    throughput::self_check();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
@@ -202,6 +216,18 @@ fn main() {
     } else {
         (Vec::new(), None)
     };
+    let at_once = if !part("at_once") {
+        Ok(Vec::new())
+    } else if let Some(why) = at_once::unavailable() {
+        Err(why)
+    } else {
+        Ok(at_once::run(
+            &bins,
+            &work,
+            knobs.at_once_rounds,
+            knobs.seconds,
+        ))
+    };
     let instructions = if part("callgrind") && callgrind::available() {
         Kind::ALL
             .map(|kind| {
@@ -230,7 +256,15 @@ fn main() {
     let size = memory::binary_size(&bins.musl, &work);
     let load_end = procs::load1();
 
-    let rows = report::table(&runs, shapes.as_ref(), &instructions, &rss, &startup, size);
+    let rows = report::table(
+        &runs,
+        shapes.as_ref(),
+        &at_once,
+        &instructions,
+        &rss,
+        &startup,
+        size,
+    );
     let report = report::render_table(&rows);
     println!("\n{report}");
     println!("{}", report::render_runs(&runs));

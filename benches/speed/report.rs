@@ -3,12 +3,13 @@
 use std::fmt::Write as _;
 
 use crate::memory::Rss;
-use crate::throughput::{med, median, ratio_to};
-use crate::{row, shape, Kind, Row, Run, MIB};
+use crate::throughput::{med, median, median_interval, ratio_to, ratios};
+use crate::{at_once, row, shape, Kind, Row, Run, MIB};
 
 pub(crate) fn table(
     runs: &[Run],
     shapes: Option<&shape::Samples>,
+    at_once: &Result<Vec<at_once::Pair>, &str>,
     instructions: &[(Kind, f64)],
     rss: &[Rss],
     startup: &[f64],
@@ -32,6 +33,7 @@ pub(crate) fn table(
             Some(same),
         ));
     }
+    at_once_rows(&mut rows, at_once);
     let base = instructions
         .iter()
         .find(|(k, _)| *k == Kind::Bare)
@@ -134,11 +136,23 @@ pub(crate) fn throughput_rows(rows: &mut Vec<Row>, runs: &[Run]) {
     for (kind, base, what, f, target) in checks {
         let r = ratio_to(runs, kind, base, f);
         let unit = if what == "req/s" { "" } else { " us" };
-        let measured = format!(
-            "{r:.3}x (medians {:.0} / {:.0}{unit})",
+        let mut measured = format!(
+            "{r:.3}x (medians {:.0} / {:.0}{unit}",
             med(runs, kind, f),
             med(runs, base, f)
         );
+        // The interval says whether this run could tell: a bound inside it is within the noise.
+        if let (Some((bound, _)), Some((lo, hi))) =
+            (target, median_interval(ratios(runs, kind, base, f)))
+        {
+            let reach = if lo <= bound && bound <= hi {
+                "within the noise"
+            } else {
+                "clear of the target"
+            };
+            let _ = write!(measured, "; 95% interval {lo:.3}-{hi:.3}, {reach}");
+        }
+        measured.push(')');
         let (target, pass) = match target {
             Some((bound, true)) => (format!(">= {bound:.2}x"), Some(r >= bound)),
             Some((bound, false)) => (format!("<= {bound:.2}x"), Some(r <= bound)),
@@ -182,6 +196,55 @@ pub(crate) fn throughput_rows(rows: &mut Vec<Row>, runs: &[Run]) {
         ),
         Some(access >= answered && access <= hello && answered >= wrk_seen),
     ));
+}
+
+/// The at-once cross-check ([`at_once`]): reported beside the verdicts, each with the target it
+/// checks, and the A/A pair that shows the method's own scatter.
+fn at_once_rows(rows: &mut Vec<Row>, at_once: &Result<Vec<at_once::Pair>, &str>) {
+    let pairs = match at_once {
+        Ok(pairs) => pairs,
+        Err(why) => {
+            rows.push(row(
+                "at once on CPU 0: requests per CPU-second",
+                "(cross-check)",
+                format!("not measured: {why}"),
+                None,
+            ));
+            return;
+        }
+    };
+    for p in pairs {
+        let per_cpu: Vec<f64> = p.rounds.iter().map(|r| r.0).collect();
+        let share = median(p.rounds.iter().map(|r| r.1).collect());
+        let r = median(per_cpu.clone());
+        let lo = per_cpu.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = per_cpu.iter().copied().fold(0.0, f64::max);
+        let bound = match (p.kind, p.base) {
+            (Kind::Quiet, Kind::Bare) => Some(0.95),
+            (Kind::Access, Kind::Floor) => Some(0.90),
+            _ => None,
+        };
+        let against = match bound {
+            Some(b) if lo >= b => format!(", every round at or above {b:.2}x"),
+            Some(b) if hi < b => format!(", every round below {b:.2}x"),
+            Some(b) => format!(", rounds on both sides of {b:.2}x"),
+            None => " (the same server twice: the method's own error)".to_owned(),
+        };
+        rows.push(row(
+            &format!(
+                "at once on CPU 0: requests per CPU-second, {} / {}",
+                p.kind.name(),
+                p.base.name()
+            ),
+            "(cross-check)",
+            format!(
+                "{r:.3}x (median of {} rounds, range {lo:.3}-{hi:.3}, CPU share {:.0}%{against})",
+                per_cpu.len(),
+                share * 100.0
+            ),
+            None,
+        ));
+    }
 }
 
 /// `1.02M`, `250k`.

@@ -149,7 +149,10 @@ pub(crate) fn write(
          - Throughput: each server pinned to CPU 0, `taskset -c 1 wrk -t1 -c{CONNECTIONS} -d<N>s \
          --latency http://127.0.0.1:<port>/`; {} rounds of the four servers, interleaved (compared \
          pairs back to back, every other round reversed); each ratio is the median of the \
-         per-round ratios.\n\
+         per-round ratios, with a distribution-free 95% interval for it (order statistics).\n\
+         - At once (cross-check, benches/speed/at_once.rs): the two servers of a pair pinned to \
+         CPU 0 together, each in a cpu cgroup with equal shares and loaded by its own wrk on \
+         CPU 1; the ratio of their requests per CPU-second cancels the machine's speed.\n\
          - callgrind: each server under `valgrind --tool=callgrind` with `WORKERS=1`, {} and {} \
          requests over 16 keep-alive connections; instructions per request = the difference of \
          the two totals / {} (all threads). Deterministic: unaffected by the load.\n",

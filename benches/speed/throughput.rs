@@ -221,21 +221,58 @@ pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// Median over rounds of `f(kind) / f(base)` taken within each round: the load on a shared
+/// The per-round ratios `f(kind) / f(base)`, each taken within one round: the load on a shared
 /// machine changes between rounds, so ratios are formed first, between runs a few seconds
 /// apart, and only then summarised.
-pub(crate) fn ratio_to(runs: &[Run], kind: Kind, base: Kind, f: impl Fn(&Run) -> f64) -> f64 {
+pub(crate) fn ratios(runs: &[Run], kind: Kind, base: Kind, f: impl Fn(&Run) -> f64) -> Vec<f64> {
     let of = |round: usize, k: Kind| {
         runs.iter()
             .find(|r| r.round == round && r.kind == k)
             .map(&f)
     };
     let rounds = runs.iter().map(|r| r.round).max().unwrap_or(0);
-    median(
-        (1..=rounds)
-            .filter_map(|n| Some(of(n, kind)? / of(n, base)?))
-            .collect(),
-    )
+    (1..=rounds)
+        .filter_map(|n| Some(of(n, kind)? / of(n, base)?))
+        .collect()
+}
+
+/// Median over rounds of the per-round ratios ([`ratios`]).
+pub(crate) fn ratio_to(runs: &[Run], kind: Kind, base: Kind, f: impl Fn(&Run) -> f64) -> f64 {
+    median(ratios(runs, kind, base, f))
+}
+
+/// A distribution-free interval of at least 95% for the median of what `v` samples: the
+/// `k`-th smallest and `k`-th largest values, with `k` the largest rank such that fewer than
+/// `k` of `n` fair coin flips come up heads with probability at most 2.5% (so for 16 rounds,
+/// the 4th and 13th values; 97.9% coverage). It assumes only that rounds are independent, not
+/// that their noise is normal: the VM's hiccups are not. `None` below 6 values (no such `k`).
+pub(crate) fn median_interval(mut v: Vec<f64>) -> Option<(f64, f64)> {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    // P(Binomial(n, 1/2) <= j), summed term by term.
+    let mut below = 0.0;
+    let mut term = 0.5f64.powi(n as i32);
+    let mut k = 0;
+    for j in 0..n {
+        below += term;
+        if below > 0.025 {
+            break;
+        }
+        k = j + 1; // P(heads <= j) <= 2.5%: rank j+1 is a valid lower bound
+        term *= (n - j) as f64 / (j + 1) as f64;
+    }
+    (k >= 1).then(|| (v[k - 1], v[n - k]))
+}
+
+/// A self-check of [`median_interval`]'s ranks against the textbook ones (n = 16: the 4th and
+/// 13th values; n = 8: the extremes; n = 5: none), run at the start of every bench like
+/// [`crate::wrk::self_check`]: a bench target has no test harness.
+pub(crate) fn self_check() {
+    let v = |n: usize| (1..=n).map(|i| i as f64).rev().collect::<Vec<_>>();
+    assert_eq!(median_interval(v(16)), Some((4.0, 13.0)));
+    assert_eq!(median_interval(v(8)), Some((1.0, 8.0)));
+    assert_eq!(median_interval(v(32)), Some((10.0, 23.0)));
+    assert_eq!(median_interval(v(5)), None);
 }
 
 /// Median of one field over the runs of one kind.
