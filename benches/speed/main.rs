@@ -172,8 +172,8 @@ fn main() {
         // runs of a compared pair are kept close in time, and the median is over more pairs.
         seconds: env_num("SPEED_SECONDS", 3),
         rounds: env_num("SPEED_ROUNDS", 16) as usize,
-        // At once, the machine's speed cancels: a 3 s round scatters by ~0.015 (A/A), so 8
-        // rounds are plenty.
+        // At once, the machine's speed cancels: the A/A pair's 3 s rounds stayed within ±0.03
+        // of 1 but for one of 32 (1.066), so 8 rounds suffice.
         at_once_rounds: env_num("SPEED_AT_ONCE_ROUNDS", 8) as usize,
         rss_requests: env_num("SPEED_RSS_REQUESTS", 1_000_000),
         load_wait: env_num("SPEED_LOAD_WAIT", 120),
