@@ -46,6 +46,11 @@ impl Protocols {
         // to serve with a configured one.
         h1.header_read_timeout(limits.header_read_timeout)
             .keep_alive(true)
+            // One buffer per answer, head and body copied together, one `write(2)`: our bodies
+            // are small (the largest a few KiB), and a vectored write of two pieces cost more
+            // than the copy (both builds on one CPU at once: +3.3% requests per CPU-second with
+            // the access log off, all 8 rounds +2.3% to +5.9%; docs/logging.md).
+            .writev(false)
             .max_buf_size(limits.max_header_bytes)
             .max_headers(limits.max_headers);
         let mut h2 = http2::Builder::new(TokioExecutor::new());
