@@ -259,7 +259,12 @@ impl<S: Deref<Target = AppState>, C: Deref<Target = Conn>> Finish<S, C> {
         }
         rsp.headers_mut()
             .insert(X_SERVED_BY, state.served_by.clone());
-        let took = start.elapsed();
+        // One clock read for the duration and, on HTTP/1, for the next head's timer.
+        let end = Instant::now();
+        let took = end.saturating_duration_since(start);
+        if http1 {
+            conn.head.answered(end);
+        }
         let status = rsp.status();
         state
             .metrics
