@@ -119,6 +119,9 @@ enum Kind {
     Floor,
     Quiet,
     Access,
+    /// Ours writing no line per request (`LOG_LEVEL=WARNING` too): only in the at-once part,
+    /// where it splits the log-off gap into our request path and the `Hello World` line.
+    Silent,
 }
 
 impl Kind {
@@ -129,6 +132,7 @@ impl Kind {
             Kind::Floor => "logging floor",
             Kind::Quiet => "ours ACCESS_LOG=false",
             Kind::Access => "ours access log on",
+            Kind::Silent => "ours LOG_LEVEL=WARNING",
         }
     }
     fn key(self) -> &'static str {
@@ -137,6 +141,7 @@ impl Kind {
             Kind::Floor => "logging_floor",
             Kind::Quiet => "ours_access_log_off",
             Kind::Access => "ours_access_log_on",
+            Kind::Silent => "ours_silent",
         }
     }
     /// The binary and environment of this server.
@@ -146,6 +151,10 @@ impl Kind {
             Kind::Floor => (&bins.bare, &[("BARE_LOG", "1")]),
             Kind::Quiet => (&bins.ours, &[("ACCESS_LOG", "false")]),
             Kind::Access => (&bins.ours, &[]),
+            Kind::Silent => (
+                &bins.ours,
+                &[("ACCESS_LOG", "false"), ("LOG_LEVEL", "WARNING")],
+            ),
         }
     }
 }

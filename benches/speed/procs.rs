@@ -71,6 +71,36 @@ pub fn start_under(
     }
 }
 
+/// Like [`start`], for a server that logs no `listening` line (`LOG_LEVEL=WARNING`): the bench
+/// picks a free port for it and waits (at most 10 s) until it accepts a connection.
+pub fn start_on_free_port(bin: &Path, cpu: &str, env: &[(&str, &str)], log: &Path) -> Server {
+    // Free now; the moment until the server binds it is a race nothing else on this machine's
+    // loopback runs.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("finding a free port")
+        .port();
+    let port_text = port.to_string();
+    let mut env = env.to_vec();
+    env.push(("PORT", &port_text));
+    let mut server = spawn(bin, Some(cpu), &env, log);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!("{} exited ({status}) before listening", bin.display());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} did not accept a connection on {addr} within 10 s",
+            bin.display()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    server.addr = addr;
+    server
+}
+
 /// Starts `bin` like [`start`] but returns at once (`addr` is unknown: `PORT` may be in `env`).
 pub fn spawn(bin: &Path, cpu: Option<&str>, env: &[(&str, &str)], log: &Path) -> Server {
     let pin = cpu.map(|c| ["taskset", "-c", c]);

@@ -246,7 +246,10 @@ fn at_once_rows(rows: &mut Vec<Row>, at_once: &Result<Vec<at_once::Pair>, &str>)
             Some(b) if lo >= b => format!(", every round at or above {b:.2}x"),
             Some(b) if hi < b => format!(", every round below {b:.2}x"),
             Some(b) => format!(", rounds on both sides of {b:.2}x"),
-            None => " (the same server twice: the method's own error)".to_owned(),
+            None if p.kind == p.base => {
+                " (the same server twice: the method's own error)".to_owned()
+            }
+            None => " (a part of the log-off gap)".to_owned(),
         };
         rows.push(row(
             &format!(
